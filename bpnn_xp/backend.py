@@ -1,0 +1,250 @@
+"""Backends and devices: the one module that names NumPy, CuPy and torch.
+
+A device string ("cpu", "cuda:1", "array-api-strict:device1", "torch:mps", ...) resolves to a
+:class:`Backend`: an array-API namespace plus a device. Engine modules never import an array
+library; they take ``xp`` from their inputs and call the helpers here to move host arrays in and out.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+from dataclasses import dataclass, field
+from typing import Any
+
+import array_api_compat
+import numpy as np
+
+from .errors import DeviceError, unknown_name
+
+DEVICE_HELP = "cpu, cuda, cuda:N, auto, array-api-strict[:DEVICE], torch, torch:cuda:N, torch:mps"
+DTYPES = ("float32", "float64")
+
+
+@dataclass(frozen=True)
+class Backend:
+    """An array namespace and a device on it; arrays made through it land on that device."""
+
+    name: str
+    xp: Any
+    device: Any
+    library: str  # "numpy", "cupy", "array_api_strict" or "torch"
+    _context: Any = field(default=None, compare=False, repr=False)
+
+    def asarray(self, host: Any, dtype: str | None = None) -> Any:
+        """Copy a host (NumPy) array or nested list to this backend's device, optionally casting."""
+        host = np.asarray(host)
+        if dtype is not None:
+            host = host.astype(dtype, copy=False)
+        if self.library == "torch":
+            host = np.ascontiguousarray(host)  # torch refuses negative strides
+        return self.xp.asarray(host, device=self.device)
+
+    def dtype(self, name: str) -> Any:
+        """The namespace's dtype object for "float32" or "float64"."""
+        if name not in DTYPES:
+            raise unknown_name("dtype", name, DTYPES)
+        return getattr(self.xp, name)
+
+    def use(self) -> contextlib.AbstractContextManager:
+        """A context that makes this device current (needed by CuPy on a GPU other than 0)."""
+        return self._context() if self._context is not None else contextlib.nullcontext()
+
+    def synchronize(self) -> None:
+        """Wait for queued device work (for honest timings); a no-op on the CPU."""
+        if self.library == "cupy":
+            import cupy
+
+            cupy.cuda.Device(self.device.id).synchronize()
+        elif self.library == "torch" and self.device.type == "cuda":
+            import torch
+
+            torch.cuda.synchronize(self.device)
+
+
+def resolve_device(spec: str = "cpu") -> Backend:
+    """Turn a device string into a Backend, or raise DeviceError naming what is available."""
+    spec = (spec or "cpu").strip().lower()
+    if spec in ("cpu", "numpy"):
+        return _numpy_backend()
+    if spec == "auto":
+        return resolve_device("cuda") if _cupy_gpu_count() > 0 else _numpy_backend()
+    if spec == "cuda" or spec.startswith("cuda:") or spec == "cupy":
+        return _cupy_backend(_device_index(spec))
+    if spec == "array-api-strict" or spec.startswith("array-api-strict:"):
+        return _strict_backend(spec.partition(":")[2])
+    if spec == "torch" or spec.startswith("torch:"):
+        return _torch_backend(spec.partition(":")[2] or "cpu")
+    raise DeviceError(f"unknown device {spec!r}; use one of: {DEVICE_HELP}")
+
+
+def _device_index(spec: str) -> int:
+    index = spec.partition(":")[2] or "0"
+    if not index.isdigit():
+        raise DeviceError(f"bad GPU index in device {spec!r}; write cuda:N with N a number, e.g. cuda:0")
+    return int(index)
+
+
+def _numpy_backend() -> Backend:
+    return Backend("cpu", array_api_compat.array_namespace(np.empty(0)), "cpu", "numpy")
+
+
+def _cupy_gpu_count() -> int:
+    """How many GPUs CuPy can see; 0 when CuPy is missing or has no working driver."""
+    if importlib.util.find_spec("cupy") is None:
+        return 0
+    try:
+        import cupy
+
+        return int(cupy.cuda.runtime.getDeviceCount())
+    except Exception:  # CuPy installed but no driver / no GPU: treat as no GPU
+        return 0
+
+
+def _cupy_backend(index: int) -> Backend:
+    if importlib.util.find_spec("cupy") is None:
+        raise DeviceError(
+            "device 'cuda' needs CuPy, which is not installed; install it with "
+            "pip install 'bpnn_xp[cuda12]' (or [cuda13]), or use --device cpu. "
+            f"Available here: {', '.join(available_device_names())}"
+        )
+    count = _cupy_gpu_count()
+    if count == 0:
+        raise DeviceError(
+            "CuPy is installed but sees no CUDA GPU (no driver or no device); use --device cpu. "
+            f"Available here: {', '.join(available_device_names())}"
+        )
+    if index >= count:
+        raise DeviceError(f"GPU index {index} is out of range: this machine has {count} GPU(s), cuda:0..cuda:{count - 1}")
+    import cupy
+
+    xp = array_api_compat.array_namespace(cupy.empty(0))
+    device = cupy.cuda.Device(index)
+    return Backend(f"cuda:{index}", xp, device, "cupy", lambda: cupy.cuda.Device(index))
+
+
+def _strict_backend(device_name: str) -> Backend:
+    if importlib.util.find_spec("array_api_strict") is None:
+        raise DeviceError("device 'array-api-strict' needs pip install array-api-strict")
+    import array_api_strict as xs
+
+    names = {d._device.lower(): d for d in xs.__array_namespace_info__().devices()}
+    if not device_name:
+        device = xs.__array_namespace_info__().default_device()
+    elif device_name in names:
+        device = names[device_name]
+    else:
+        raise DeviceError(f"array-api-strict has no device {device_name!r}; choose one of: {', '.join(names)}")
+    label = "array-api-strict" + (f":{device_name}" if device_name else "")
+    return Backend(label, xs, device, "array_api_strict")
+
+
+def _torch_backend(device_name: str) -> Backend:
+    if importlib.util.find_spec("torch") is None:
+        raise DeviceError("device 'torch' needs PyTorch: pip install 'bpnn_xp[torch]'")
+    import torch
+
+    try:
+        device = torch.device(device_name)
+    except RuntimeError as exc:
+        raise DeviceError(f"bad torch device {device_name!r}: {exc}; use torch, torch:cuda:N or torch:mps") from None
+    if device.type == "cuda":
+        count = torch.cuda.device_count()
+        index = device.index or 0
+        if index >= count:
+            raise DeviceError(f"torch sees {count} CUDA GPU(s); torch:cuda:{index} is not available")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise DeviceError("torch:mps asked for but Apple's MPS is not available here; use torch or cpu")
+    xp = array_api_compat.array_namespace(torch.empty(0))
+    return Backend(f"torch:{device}" if device.type != "cpu" else "torch", xp, device, "torch")
+
+
+def backend_of(array: Any) -> Backend:
+    """The Backend an existing array lives on (namespace and device)."""
+    xp = array_api_compat.array_namespace(array)
+    device = array_api_compat.device(array)
+    if array_api_compat.is_numpy_array(array):
+        return _numpy_backend()
+    if array_api_compat.is_cupy_array(array):
+        return _cupy_backend(device.id)
+    if array_api_compat.is_torch_array(array):
+        return Backend("torch" if device.type == "cpu" else f"torch:{device}", xp, device, "torch")
+    return Backend(f"array-api-strict:{device}", xp, device, "array_api_strict")
+
+
+def from_host(host: Any, like: Any, dtype: Any = None) -> Any:
+    """Copy a host NumPy array onto the namespace and device of the array ``like``."""
+    xp = array_api_compat.array_namespace(like)
+    host = np.ascontiguousarray(host)
+    return xp.asarray(host, device=array_api_compat.device(like), dtype=dtype)
+
+
+def to_numpy(array: Any) -> np.ndarray:
+    """Copy any supported array (NumPy, CuPy, torch, array-api-strict on any device) to host NumPy."""
+    if isinstance(array, np.ndarray) or np.isscalar(array):
+        return np.asarray(array)
+    if array_api_compat.is_cupy_array(array):
+        return array.get()
+    if array_api_compat.is_torch_array(array):
+        return array.detach().cpu().numpy()
+    if array_api_compat.is_array_api_strict_namespace(array_api_compat.array_namespace(array)):
+        import array_api_strict as xs
+
+        array = array_api_compat.to_device(array, xs.__array_namespace_info__().default_device())
+    return np.asarray(array)
+
+
+def host_rng(seed: int | np.random.Generator | None) -> np.random.Generator:
+    """The seeded host random Generator all randomness (init, shuffling) comes from."""
+    if isinstance(seed, np.random.Generator):
+        return seed
+    return np.random.default_rng(seed)
+
+
+def available_device_names() -> list[str]:
+    """Device strings that resolve on this machine right now."""
+    names = ["cpu"]
+    names += [f"cuda:{i}" for i in range(_cupy_gpu_count())]
+    if importlib.util.find_spec("array_api_strict") is not None:
+        names.append("array-api-strict")
+    if importlib.util.find_spec("torch") is not None:
+        names.append("torch")
+        import torch
+
+        names += [f"torch:cuda:{i}" for i in range(torch.cuda.device_count())]
+        if torch.backends.mps.is_available():
+            names.append("torch:mps")
+    return names
+
+
+def describe_backends() -> list[dict[str, str]]:
+    """One row per backend library: whether it is usable here, its version and its devices."""
+    rows = [{"backend": "numpy", "version": np.__version__, "usable": "yes", "devices": "cpu"}]
+    for module, label in (("cupy", "cupy"), ("array_api_strict", "array-api-strict"), ("torch", "torch")):
+        if importlib.util.find_spec(module) is None:
+            rows.append({"backend": label, "version": "-", "usable": "not installed", "devices": "-"})
+            continue
+        try:
+            lib = importlib.import_module(module)
+            version = str(getattr(lib, "__version__", "?"))
+        except Exception as exc:  # a broken install is reported, not raised
+            rows.append({"backend": label, "version": "?", "usable": f"import fails: {exc}", "devices": "-"})
+            continue
+        devices = [n for n in available_device_names() if n.startswith(label.split("-")[0])]
+        if module == "cupy":
+            devices = [n for n in available_device_names() if n.startswith("cuda")]
+            usable = "yes" if devices else "no GPU visible"
+            if devices:
+                devices = [f"{d} ({_cupy_device_name(int(d[5:]))})" for d in devices]
+        else:
+            usable = "yes"
+        rows.append({"backend": label, "version": version, "usable": usable, "devices": ", ".join(devices) or "-"})
+    return rows
+
+
+def _cupy_device_name(index: int) -> str:
+    import cupy
+
+    props = cupy.cuda.runtime.getDeviceProperties(index)
+    name = props["name"]
+    return name.decode() if isinstance(name, bytes) else str(name)

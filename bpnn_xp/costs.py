@@ -1,0 +1,145 @@
+"""Costs with their output layer and fused output delta (Nielsen's ``fn`` and ``delta``).
+
+A cost owns the output activation that fits it, so the output delta is the classic ``a_L - y``
+for softmax + categorical cross-entropy and sigmoid + binary cross-entropy. Costs are computed
+from the logits z (log-sum-exp, softplus), so log(0) never happens. Values are means over samples;
+``delta`` is per sample (backprop divides by m once, in the gradient).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from array_api_compat import array_namespace
+
+from .activations import Activation, Identity, Sigmoid, get_activation
+from .errors import unknown_name
+
+
+class Cost:
+    """Base class: ``output`` maps logits to predictions, ``fn`` is the mean cost, ``delta`` dJ/dz."""
+
+    name = "cost"
+    output: Activation
+
+    def fn(self, z: Any, y: Any, xp: Any = None) -> Any:
+        """Mean cost over the batch (a 0-d array on the device), from the output logits z."""
+        return self.fn_and_delta(z, y, xp)[0]
+
+    def delta(self, z: Any, y: Any, xp: Any = None) -> Any:
+        """Per-sample output error dJ_i/dz for the batch."""
+        return self.fn_and_delta(z, y, xp)[1]
+
+    def predict(self, z: Any, xp: Any = None) -> Any:
+        """Output activations (probabilities for the cross-entropies)."""
+        return self.output.fn(z, xp)
+
+    def fn_and_delta(self, z: Any, y: Any, xp: Any = None) -> tuple[Any, Any]:
+        """(mean cost, per-sample delta), sharing the work both need."""
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+class Softmax(Activation):
+    """Row-wise softmax, shifted by the row maximum so exp never overflows."""
+
+    name = "softmax"
+
+    def _fn(self, xp: Any, z: Any) -> Any:
+        e = xp.exp(z - xp.max(z, axis=1, keepdims=True))
+        e /= xp.sum(e, axis=1, keepdims=True)
+        return e
+
+
+class SoftmaxCrossEntropy(Cost):
+    """Softmax output + categorical cross-entropy -sum_k y_k log a_k; delta = a - y.
+
+    Targets are one-hot rows (or any rows of probabilities that sum to 1).
+    """
+
+    name = "softmax_cross_entropy"
+    output = Softmax()
+
+    def fn_and_delta(self, z: Any, y: Any, xp: Any = None) -> tuple[Any, Any]:
+        xp = xp or array_namespace(z)
+        shifted = z - xp.max(z, axis=1, keepdims=True)
+        e = xp.exp(shifted)
+        total = xp.sum(e, axis=1, keepdims=True)
+        # loss_i = sum_k y_ik (log sum_j e_ij - shifted_ik) = log(total_i) sum_k y_ik - sum_k y_ik shifted_ik
+        shifted *= y
+        cost = (xp.sum(xp.log(total) * xp.sum(y, axis=1, keepdims=True)) - xp.sum(shifted)) / z.shape[0]
+        e /= total
+        e -= y
+        return cost, e
+
+
+class SigmoidCrossEntropy(Cost):
+    """Sigmoid outputs + binary (multi-label) cross-entropy, the course notes' J(Theta).
+
+    loss = sum_k [softplus(z_k) - y_k z_k], equal to -y log a - (1-y) log(1-a) without log(0);
+    delta = a - y.
+    """
+
+    name = "sigmoid_cross_entropy"
+    output = Sigmoid()
+
+    def fn_and_delta(self, z: Any, y: Any, xp: Any = None) -> tuple[Any, Any]:
+        xp = xp or array_namespace(z)
+        softplus = xp.log1p(xp.exp(-xp.abs(z)))  # log(1 + e^z) = max(z, 0) + log1p(e^-|z|)
+        softplus += xp.maximum(z, 0.0)
+        softplus -= y * z
+        cost = xp.sum(softplus) / z.shape[0]
+        delta = self.output.fn(z, xp)
+        delta -= y
+        return cost, delta
+
+
+class MeanSquaredError(Cost):
+    """Squared error 1/2 ||a - y||^2 per sample with any output activation; delta = (a - y) g'(z)."""
+
+    name = "mse"
+
+    def __init__(self, output: str | Activation = "identity") -> None:
+        self.output = get_activation(output)
+
+    def fn_and_delta(self, z: Any, y: Any, xp: Any = None) -> tuple[Any, Any]:
+        xp = xp or array_namespace(z)
+        a = self.output.fn(z, xp)
+        error = a - y
+        cost = xp.sum(error * error) * (0.5 / z.shape[0])
+        return cost, self.output.backward(z, a, error, xp)
+
+    def __repr__(self) -> str:
+        return f"mse({self.output.name})"
+
+
+COSTS = ("softmax_cross_entropy", "sigmoid_cross_entropy", "mse")
+ALIASES = {
+    "cross_entropy": "softmax_cross_entropy",
+    "softmax": "softmax_cross_entropy",
+    "ce": "softmax_cross_entropy",
+    "binary_cross_entropy": "sigmoid_cross_entropy",
+    "bce": "sigmoid_cross_entropy",
+    "sigmoid": "sigmoid_cross_entropy",
+    "squared_error": "mse",
+}
+
+
+def get_cost(name: str | Cost, output: str | Activation | None = None) -> Cost:
+    """A Cost from its name; ``output`` picks the output activation of ``mse`` (identity by default)."""
+    if isinstance(name, Cost):
+        return name
+    key = str(name).lower().replace("-", "_")
+    key = ALIASES.get(key, key)
+    if key == "softmax_cross_entropy":
+        return SoftmaxCrossEntropy()
+    if key == "sigmoid_cross_entropy":
+        return SigmoidCrossEntropy()
+    if key == "mse":
+        return MeanSquaredError(output if output is not None else Identity())
+    raise unknown_name("cost", name, COSTS)
+
+
+__all__ = ["Cost", "MeanSquaredError", "Sigmoid", "SigmoidCrossEntropy", "Softmax", "SoftmaxCrossEntropy", "get_cost"]

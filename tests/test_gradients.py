@@ -1,0 +1,85 @@
+"""Backprop against central differences: every activation x cost x penalty, on every backend."""
+
+from __future__ import annotations
+
+import pytest
+
+from bpnn_xp import gradient_check
+from bpnn_xp.errors import BpnnValueError
+from tests.helpers import ACTIVATION_NAMES, COST_CASES, PENALTIES, make_cost, random_network, random_problem
+
+SIZES = [3, 5, 4, 3]  # two hidden layers, so the delta recursion is exercised twice
+
+GRADCHECK_RESULTS: list[float] = []  # collected for the report printed by the session summary
+
+
+@pytest.mark.parametrize("l2,l1", PENALTIES, ids=[f"l2={a},l1={b}" for a, b in PENALTIES])
+@pytest.mark.parametrize("cost_name,output", COST_CASES, ids=[f"{c}-{o}" if o else c for c, o in COST_CASES])
+@pytest.mark.parametrize("activation", ACTIVATION_NAMES)
+def test_gradient_check_float64(backend, activation, cost_name, output, l2, l1):
+    cost = make_cost(cost_name, output)
+    net = random_network(backend, SIZES, activation, cost, seed=3)
+    X, Y = random_problem(backend, SIZES, m=7, seed=4, multilabel=cost_name != "softmax_cross_entropy")
+    difference = gradient_check(net, X, Y, l2=l2, l1=l1)
+    GRADCHECK_RESULTS.append(difference)
+    assert difference < 1e-9, f"relative difference {difference:.3e}"
+
+
+def test_gradient_check_mixed_activations(backend):
+    net = random_network(backend, [4, 6, 5, 3], ["relu", "sigmoid"], "softmax_cross_entropy", seed=8)
+    X, Y = random_problem(backend, [4, 6, 5, 3], m=11, seed=9)
+    assert gradient_check(net, X, Y, l2=0.2) < 1e-9
+
+
+def test_gradient_check_detects_a_wrong_gradient(backend):
+    """The check can fail: a backprop with a deliberately wrong bias gradient is caught."""
+    net = random_network(backend, [3, 4, 2], "tanh", seed=1)
+    X, Y = random_problem(backend, [3, 4, 2], m=5, seed=2)
+    original = net.forward_backward
+
+    def broken(*args, **kwargs):
+        cost, grads, logits = original(*args, **kwargs)
+        grads[1] = grads[1] * 1.01
+        return cost, grads, logits
+
+    net.forward_backward = broken
+    assert gradient_check(net, X, Y) > 1e-4
+
+
+def test_penalties_skip_biases(backend):
+    """Biases are not penalized: a penalty changes only weight gradients."""
+    net = random_network(backend, [3, 4, 2], "sigmoid", seed=5)
+    X, Y = random_problem(backend, [3, 4, 2], m=6, seed=6)
+    _, plain = net.backprop(X, Y)
+    _, penalized = net.backprop(X, Y, l2=2.0, l1=1.0)
+    xp = net.xp
+    for i, (g0, g1) in enumerate(zip(plain, penalized)):
+        same = bool(xp.all(g0 == g1))
+        assert same == (i % 2 == 1), f"param {i}: {'bias' if i % 2 else 'weight'} gradient {'un' if same else ''}changed"
+
+
+def test_course_cost_equals_the_notes_formula(backend):
+    """J(Theta) computed from logits equals the notes' -y log h - (1-y) log(1-h) + lambda/2m sum Theta^2."""
+    import numpy as np
+
+    from bpnn_xp.backend import to_numpy
+
+    net = random_network(backend, [4, 5, 3], "sigmoid", "sigmoid_cross_entropy", seed=2)
+    X, Y = random_problem(backend, [4, 5, 3], m=8, seed=3)
+    lam = 1.5
+    thetas = [to_numpy(t) for t in net.to_course_thetas()]
+    x, y = to_numpy(X), to_numpy(Y)
+    a = x
+    for t in thetas:
+        a = 1.0 / (1.0 + np.exp(-(np.hstack([np.ones((len(a), 1)), a]) @ t.T)))
+    m = len(x)
+    expected = -np.sum(y * np.log(a) + (1 - y) * np.log(1 - a)) / m + lam / (2 * m) * sum(np.sum(t[:, 1:] ** 2) for t in thetas)
+    assert abs(float(net.cost(X, Y, l2=lam)) - expected) < 1e-12 * abs(expected)
+
+
+def test_penalty_rejects_negative_values_in_training(backend):
+    from bpnn_xp import Trainer
+
+    net = random_network(backend, [2, 2], "tanh")
+    with pytest.raises(BpnnValueError, match="penalty l2 must be >= 0"):
+        Trainer(net, "sgd", l2=-1.0)
