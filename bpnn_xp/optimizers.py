@@ -136,7 +136,7 @@ class Adam(Optimizer):
 
 OPTIMIZERS: dict[str, type[Optimizer]] = {c.name: c for c in (SGD, Momentum, Nesterov, RMSProp, Adam)}
 SCIPY_METHODS = ("lbfgs", "cg", "tnc")
-DEFAULT_LR = {"sgd": 0.5, "momentum": 0.1, "nesterov": 0.1, "rmsprop": 1e-3, "adam": 1e-3}
+DEFAULT_LR = {"sgd": 0.5, "momentum": 0.1, "nesterov": 0.1, "rmsprop": 1e-3, "adam": 1e-3}  # used when lr is None
 ALIASES = {"gd": "sgd", "gradient_descent": "sgd", "l-bfgs": "lbfgs", "l-bfgs-b": "lbfgs", "l_bfgs_b": "lbfgs"}
 
 

@@ -41,7 +41,11 @@ def minimize(
     l1: float = 0.0,
     callback: Callable[[int, float], None] | None = None,
 ) -> MinimizeResult:
-    """Train ``network`` in place on the full batch (X, Y) with a scipy method; returns a summary."""
+    """Train ``network`` in place on the full batch (X, Y) with a scipy method; returns a summary.
+
+    ``max_iter`` bounds iterations for L-BFGS-B and CG; scipy's TNC has no iteration limit, so
+    there it bounds cost evaluations (its ``maxfun``), as in the course notes.
+    """
     key = str(method).lower().replace("-", "_")
     key = {"l_bfgs_b": "lbfgs", "l_bfgs": "lbfgs"}.get(key, key)
     if key not in METHODS:

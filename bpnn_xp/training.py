@@ -84,8 +84,14 @@ def count_correct(logits: Any, labels: Any, xp: Any) -> Any:
     return xp.sum(xp.astype(predicted == labels, xp.int64))
 
 
-def evaluate(network: Network, X: Any, Y: Any, batch_size: int = 8192, l2: float = 0.0, l1: float = 0.0) -> tuple[float, float]:
-    """(mean cost incl. penalties, accuracy) of ``network`` on (X, Y), in batches to bound memory."""
+def evaluate(
+    network: Network, X: Any, Y: Any, batch_size: int = 8192, l2: float = 0.0, l1: float = 0.0, n: int | None = None
+) -> tuple[float, float]:
+    """(mean cost incl. penalties, accuracy) of ``network`` on (X, Y), in batches to bound memory.
+
+    ``n`` is the training-set size the penalties are normalized by, so validation and training
+    costs are comparable; it defaults to the number of rows in X.
+    """
     xp = network.xp
     m = X.shape[0]
     if m == 0:
@@ -99,7 +105,7 @@ def evaluate(network: Network, X: Any, Y: Any, batch_size: int = 8192, l2: float
         z = network.logits(xb)
         cost_sum += network.cost_function.fn(z, yb, xp) * float(xb.shape[0])
         correct += count_correct(z, labels[start:stop], xp)
-    cost = float(cost_sum) / m + float(network.penalty(l2, l1, m))
+    cost = float(cost_sum) / m + float(network.penalty(l2, l1, n or m))
     return cost, int(correct) / m
 
 
@@ -167,7 +173,7 @@ class Trainer:
                     f"(now {self.optimizer.lr:g})"
                 )
             if validation is not None:
-                record.val_cost, record.val_accuracy = evaluate(self.network, *validation, l2=self.l2, l1=self.l1)
+                record.val_cost, record.val_accuracy = evaluate(self.network, *validation, l2=self.l2, l1=self.l1, n=X.shape[0])
             self.history.records.append(record)
             if on_epoch is not None:
                 on_epoch(record)
@@ -225,7 +231,7 @@ class Trainer:
             seconds = time.perf_counter() - started[0]
             record = EpochRecord(self.epoch, cost, accuracy, seconds=seconds, samples_per_second=n / max(seconds, 1e-9))
             if validation is not None:
-                record.val_cost, record.val_accuracy = evaluate(self.network, *validation, l2=self.l2, l1=self.l1)
+                record.val_cost, record.val_accuracy = evaluate(self.network, *validation, l2=self.l2, l1=self.l1, n=X.shape[0])
             self.history.records.append(record)
             if on_epoch is not None:
                 on_epoch(record)

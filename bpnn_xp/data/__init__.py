@@ -1,6 +1,21 @@
-"""Data sets: generated experiments now; bundled digits, MNIST and course files in their own modules."""
+"""Data sets and their preparation (host side: this package may use NumPy by name)."""
 
-from .prep import one_hot
+from .datasets import DATASETS, Dataset, Splits, load_dataset, make_splits
+from .prep import Preprocessing, Split, one_hot, split_indices
 from .synthetic import blobs, linear, xor, xor_points
 
-__all__ = ["one_hot", "blobs", "linear", "xor", "xor_points"]
+__all__ = [
+    "DATASETS",
+    "Dataset",
+    "Preprocessing",
+    "Split",
+    "Splits",
+    "blobs",
+    "linear",
+    "load_dataset",
+    "make_splits",
+    "one_hot",
+    "split_indices",
+    "xor",
+    "xor_points",
+]

