@@ -1,5 +1,6 @@
 """bpnn_xp: backpropagation networks written once against the array API, run on NumPy, CuPy and more."""
 
+from . import fast_numpy  # noqa: F401  (registers the optional NumPy fast paths)
 from .activations import get_activation
 from .backend import Backend, resolve_device, to_numpy
 from .costs import get_cost

@@ -11,7 +11,7 @@ from typing import Any
 
 from array_api_compat import array_namespace
 
-from .errors import unknown_name
+from .errors import BpnnValueError, unknown_name
 
 
 class Activation:
@@ -85,7 +85,9 @@ class ReLU(Activation):
         return xp.maximum(z, 0.0)
 
     def _backward(self, xp: Any, z: Any, a: Any, grad_a: Any) -> Any:
-        return xp.where(z > 0.0, grad_a, 0.0)
+        # a 0/1 mask product, not where(): where() branches per element and is ~10x slower on NumPy
+        grad_a *= xp.astype(z > 0.0, grad_a.dtype)
+        return grad_a
 
 
 class LeakyReLU(Activation):
@@ -94,13 +96,19 @@ class LeakyReLU(Activation):
     name = "leaky_relu"
 
     def __init__(self, slope: float = 0.01) -> None:
+        if not 0.0 <= slope < 1.0:
+            raise BpnnValueError(f"leaky_relu slope must be in [0, 1), got {slope}")
         self.slope = float(slope)
 
     def _fn(self, xp: Any, z: Any) -> Any:
-        return xp.where(z > 0.0, z, z * self.slope)
+        return xp.maximum(z, z * self.slope)  # valid for slope < 1; branch-free
 
     def _backward(self, xp: Any, z: Any, a: Any, grad_a: Any) -> Any:
-        return xp.where(z > 0.0, grad_a, grad_a * self.slope)
+        slope = xp.astype(z > 0.0, grad_a.dtype)  # 1 where z > 0, else the leaky slope
+        slope *= 1.0 - self.slope
+        slope += self.slope
+        grad_a *= slope
+        return grad_a
 
 
 class Identity(Activation):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import json
 import sys
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
@@ -172,7 +173,10 @@ def train(
 
     start_epoch = int(saved.meta.get("trainer", {}).get("epoch", 0)) if resume else 0
     try:
-        with progress:
+        with progress, warnings.catch_warnings():
+            warnings.simplefilter("always", UserWarning)
+            warnings.simplefilter("ignore", RuntimeWarning)  # NumPy overflow on the way to NaN: divergence is reported
+            warnings.showwarning = lambda message, *args, **kwargs: console.print(f"note: {message}", highlight=False)
             result = run_training(config, resume=resume, on_epoch=on_epoch, on_batch=on_batch, log_every=PROGRESS_EVERY)
     except KeyboardInterrupt:
         console.print(

@@ -54,9 +54,8 @@ class Softmax(Activation):
 
 
 class SoftmaxCrossEntropy(Cost):
-    """Softmax output + categorical cross-entropy -sum_k y_k log a_k; delta = a - y.
-
-    Targets are one-hot rows (or any rows of probabilities that sum to 1).
+    """Softmax output + categorical cross-entropy -sum_k y_k log a_k; delta = a - y for one-hot
+    (or probability) rows, and a sum(y) - y in general. Needs at least two outputs.
     """
 
     name = "softmax_cross_entropy"
@@ -67,10 +66,12 @@ class SoftmaxCrossEntropy(Cost):
         shifted = z - xp.max(z, axis=1, keepdims=True)
         e = xp.exp(shifted)
         total = xp.sum(e, axis=1, keepdims=True)
-        # loss_i = sum_k y_ik (log sum_j e_ij - shifted_ik) = log(total_i) sum_k y_ik - sum_k y_ik shifted_ik
+        mass = xp.sum(y, axis=1, keepdims=True)  # 1 for one-hot rows
+        # loss_i = sum_k y_ik (log total_i - shifted_ik);  dloss_i/dz_ik = a_ik sum_k y_ik - y_ik
         shifted *= y
-        cost = (xp.sum(xp.log(total) * xp.sum(y, axis=1, keepdims=True)) - xp.sum(shifted)) / z.shape[0]
+        cost = (xp.sum(xp.log(total) * mass) - xp.sum(shifted)) / z.shape[0]
         e /= total
+        e *= mass  # exact for any targets, not only rows that sum to 1
         e -= y
         return cost, e
 
@@ -87,11 +88,13 @@ class SigmoidCrossEntropy(Cost):
 
     def fn_and_delta(self, z: Any, y: Any, xp: Any = None) -> tuple[Any, Any]:
         xp = xp or array_namespace(z)
-        softplus = xp.log1p(xp.exp(-xp.abs(z)))  # log(1 + e^z) = max(z, 0) + log1p(e^-|z|)
-        softplus += xp.maximum(z, 0.0)
-        softplus -= y * z
-        cost = xp.sum(softplus) / z.shape[0]
-        delta = self.output.fn(z, xp)
+        e = xp.exp(-xp.abs(z))  # shared: softplus(z) = max(z, 0) + log1p(e), sigmoid from e
+        loss = xp.log1p(e)
+        loss += xp.maximum(z, 0.0)
+        loss -= y * z
+        cost = xp.sum(loss) / z.shape[0]
+        r = 1.0 / (1.0 + e)  # sigmoid(|z|)
+        delta = xp.where(z >= 0.0, r, e * r)  # sigmoid(-|z|) = e/(1+e), no cancellation
         delta -= y
         return cost, delta
 

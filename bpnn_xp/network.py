@@ -47,6 +47,8 @@ class Network:
             raise BpnnValueError(f"{len(self.weights) - 1} hidden layer(s) need as many activations, got {len(activations)}")
         self.activations = [get_activation(a) for a in activations]
         self.cost_function = get_cost(cost)
+        if self.cost_function.name == "softmax_cross_entropy" and self.weights[-1].shape[1] < 2:
+            raise BpnnValueError("softmax_cross_entropy needs at least 2 outputs; for one output use sigmoid_cross_entropy")
         for i, (w, b) in enumerate(zip(self.weights, self.biases)):
             if w.ndim != 2 or b.ndim != 1 or b.shape[0] != w.shape[1]:
                 raise BpnnValueError(f"layer {i + 1}: weights must be (fan_in, fan_out) and bias (fan_out,)")

@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from array_api_compat import array_namespace
+from array_api_compat import device as device_of
 
 from . import backend as backends
-from .errors import BpnnValueError, DivergenceError
+from .errors import BpnnTypeError, BpnnValueError, DeviceError, DivergenceError
 from .network import Network
 from .optimizers import SCIPY_METHODS, Optimizer, canonical_optimizer_name, get_optimizer
 from .scipy_optimize import minimize
@@ -160,13 +162,20 @@ class Trainer:
             raise BpnnValueError(f"epochs must be >= 0, got {epochs}")
         if self.method in SCIPY_METHODS:
             return self._fit_full_batch(X, Y, epochs, validation, on_epoch)
+        if self.batch_size is not None and self.batch_size > X.shape[0]:
+            warnings.warn(
+                f"batch size {self.batch_size} is larger than the {X.shape[0]} training samples: training uses full batches",
+                stacklevel=2,
+            )
         best = (math.inf, None, None)  # (val cost, epoch, flat params)
         patience = 0
         for _ in range(epochs):
-            last_good = self.network.flatten()
+            last_good, rng_state = self.network.flatten(), self.rng.bit_generator.state
             record = self._run_epoch(X, Y, on_batch, log_every)
             if not math.isfinite(record.cost):
-                self.network.load_flat(last_good)
+                self.network.load_flat(last_good)  # the parameters and counters of the last good epoch
+                self.epoch -= 1
+                self.rng.bit_generator.state = rng_state
                 raise DivergenceError(
                     f"training diverged in epoch {record.epoch}: the cost became {record.cost}; "
                     f"the parameters of epoch {record.epoch - 1} were kept. Try a smaller learning rate "
@@ -262,9 +271,25 @@ def train(
 
 
 def check_training_data(network: Network, X: Any, Y: Any) -> None:
-    """Shapes, sample counts and device of (X, Y) fit the network, else a one-line error."""
-    if X.ndim != 2 or Y.ndim != 2:
-        raise BpnnValueError(f"X and Y must be 2-D (samples x features, samples x outputs); got {X.ndim}-D and {Y.ndim}-D")
+    """(X, Y) fit the network: arrays on its namespace, device and dtype, matching shapes, finite
+    values, and targets the cost can use. Otherwise one line that names the problem and the fix."""
+    xp = network.xp
+    for name, array in (("X", X), ("Y", Y)):
+        try:
+            namespace = array_namespace(array)
+        except TypeError:
+            raise BpnnTypeError(f"{name} must be an array (NumPy, CuPy, ...), got {type(array).__name__}") from None
+        if namespace is not xp or device_of(array) != network.device:
+            raise DeviceError(
+                f"{name} is on {namespace.__name__.split('.')[-1]}/{device_of(array)} but the network is on "
+                f"{xp.__name__.split('.')[-1]}/{network.device}; move the data with Backend.asarray (same --device)"
+            )
+        if not xp.isdtype(array.dtype, "real floating"):
+            raise BpnnTypeError(f"{name} must hold floating-point numbers, got {array.dtype}; convert it with astype(float32)")
+        if array.dtype != network.dtype:
+            raise BpnnTypeError(f"{name} is {array.dtype} but the network is {network.dtype}; use one dtype for both")
+        if array.ndim != 2:
+            raise BpnnValueError(f"{name} must be 2-D (samples x {'features' if name == 'X' else 'outputs'}), got {array.ndim}-D")
     if X.shape[0] == 0:
         raise BpnnValueError("the training data has zero samples")
     if X.shape[0] != Y.shape[0]:
@@ -272,7 +297,19 @@ def check_training_data(network: Network, X: Any, Y: Any) -> None:
     if X.shape[1] != network.sizes[0]:
         raise BpnnValueError(f"X has {X.shape[1]} features but the network's input layer has {network.sizes[0]}")
     if Y.shape[1] != network.sizes[-1]:
-        raise BpnnValueError(f"Y has {Y.shape[1]} columns but the network has {network.sizes[-1]} outputs")
+        raise BpnnValueError(f"Y has {Y.shape[1]} columns but the network has {network.sizes[-1]} outputs; match the class count")
+    if not bool(xp.all(xp.isfinite(X))):
+        raise BpnnValueError("X contains NaN or infinite values; remove or impute them before training")
+    if not bool(xp.all(xp.isfinite(Y))):
+        raise BpnnValueError("Y contains NaN or infinite values")
+    cost = network.cost_function.name
+    if cost in ("softmax_cross_entropy", "sigmoid_cross_entropy") and not bool(xp.all((Y >= 0.0) & (Y <= 1.0))):
+        raise BpnnValueError(f"{cost} needs targets in [0, 1] (one-hot rows); got values outside")
+    if cost == "softmax_cross_entropy" and not bool(xp.all(xp.abs(xp.sum(Y, axis=1) - 1.0) < 1e-3)):
+        raise BpnnValueError(
+            "softmax_cross_entropy needs one class per sample (rows summing to 1); "
+            "for multi-label targets use --cost sigmoid_cross_entropy"
+        )
 
 
 def _check_batch_size(batch_size: int | None) -> int | None:

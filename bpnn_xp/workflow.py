@@ -135,9 +135,9 @@ def run_training(
 
         try:
             trainer.fit(X, Y, config.epochs, validation, config.early_stopping or None, after_epoch, on_batch, log_every)
-        except DivergenceError:
-            if out is not None and trainer.history.records:
-                _save(out, trainer, data, config, {})  # the last good epoch's parameters were restored
+        except DivergenceError as exc:
+            if out is not None and trainer.history.records:  # saved after every good epoch
+                raise DivergenceError(f"{exc}; the last good checkpoint (epoch {trainer.epoch}) is in {out}") from None
             raise
         seconds = time.perf_counter() - started
         test_cost, test_accuracy = evaluate(network, *to_device(data.test, backend, config.dtype, n_classes))
@@ -187,6 +187,8 @@ def config_from_model(saved: checkpoint.SavedModel, **overrides: Any) -> TrainCo
 
 def predict_classes(network: Network, X: np.ndarray, dtype: str, batch_size: int = 8192) -> tuple[np.ndarray, np.ndarray]:
     """(class, probability of that class) per row of host features, computed on the network's device."""
+    if X.ndim != 2 or X.shape[1] != network.sizes[0]:
+        raise BpnnValueError(f"the model takes {network.sizes[0]} features per sample, got data of shape {X.shape}")
     backend = backends.backend_of(network.weights[0])
     classes, probs = [], []
     for start in range(0, X.shape[0], batch_size):

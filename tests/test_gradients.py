@@ -83,3 +83,13 @@ def test_penalty_rejects_negative_values_in_training(backend):
     net = random_network(backend, [2, 2], "tanh")
     with pytest.raises(BpnnValueError, match="penalty l2 must be >= 0"):
         Trainer(net, "sgd", l2=-1.0)
+
+
+def test_softmax_delta_is_exact_for_targets_that_do_not_sum_to_one(backend):
+    """The fused delta is a * sum(y) - y: right for soft or unnormalized targets too."""
+    import numpy as np
+
+    net = random_network(backend, [3, 5, 4], "tanh", "softmax_cross_entropy", seed=4)
+    X, _ = random_problem(backend, [3, 5, 4], m=6, seed=5)
+    Y = backend.asarray(np.random.default_rng(6).uniform(0, 2, size=(6, 4)), "float64")
+    assert gradient_check(net, X, Y) < 1e-9
