@@ -34,13 +34,6 @@ class Config:
         return 2.0 * sum(layers) * 3 - 2.0 * layers[0]
 
 
-def _sync(device: str) -> None:
-    if device.startswith("cuda"):
-        import cupy
-
-        cupy.cuda.Device().synchronize()
-
-
 class BpnnPeer:
     """bpnn_xp on a backend (NumPy on the CPU, CuPy with --device cuda)."""
 

@@ -16,6 +16,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -33,9 +34,9 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console(stderr=True, soft_wrap=True)
+console = Console(stderr=True, soft_wrap=True)  # messages: dynamic text goes through escape()
 PROGRESS_EVERY = 10  # batches between progress-bar updates (each one reads the cost from the device)
-out = Console(soft_wrap=True)
+out = Console(soft_wrap=True, markup=False)  # results: file names and reports print verbatim
 
 
 def friendly_errors(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -46,13 +47,13 @@ def friendly_errors(command: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return command(*args, **kwargs)
         except DivergenceError as exc:
-            console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+            console.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
             raise typer.Exit(1) from None
         except BpnnError as exc:
-            console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+            console.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
             raise typer.Exit(2) from None
         except MemoryError:
-            console.print("[red]error:[/red] out of memory; try a smaller --batch-size or fewer hidden units", soft_wrap=True)
+            console.print("[red]error:[/red] out of memory; try a smaller --batch-size or fewer hidden units")
             raise typer.Exit(2) from None
         except Exception as exc:  # out of GPU memory surfaces as the backend's own type
             if "OutOfMemory" in type(exc).__name__ or "out of memory" in str(exc).lower():
@@ -176,7 +177,9 @@ def train(
         with progress, warnings.catch_warnings():
             warnings.simplefilter("always", UserWarning)
             warnings.simplefilter("ignore", RuntimeWarning)  # NumPy overflow on the way to NaN: divergence is reported
-            warnings.showwarning = lambda message, *args, **kwargs: console.print(f"note: {message}", highlight=False)
+            warnings.showwarning = lambda message, *args, **kwargs: console.print(
+                f"note: {escape(str(message))}", highlight=False
+            )
             result = run_training(config, resume=resume, on_epoch=on_epoch, on_batch=on_batch, log_every=PROGRESS_EVERY)
     except KeyboardInterrupt:
         console.print(
@@ -190,7 +193,7 @@ def train(
     console.print(
         f"[bold green]test accuracy {metrics['test_accuracy']:.2%}[/bold green] on {metrics['test_samples']} samples "
         f"({config.dataset}, {metrics['epochs']} epochs, {metrics['train_seconds']:.1f} s on {metrics['device']}); "
-        f"model saved to {result.model_path}",
+        f"model saved to {escape(str(result.model_path))}",
         highlight=False,
     )
 

@@ -59,7 +59,7 @@ class TrainConfig:
 
 @dataclass
 class PreparedData:
-    """Host data after splitting and preprocessing, and the device copies training uses."""
+    """Host data after splitting and preprocessing (``to_device`` moves a split to the device once)."""
 
     dataset: Dataset
     train: Split

@@ -213,6 +213,15 @@ def test_usage_errors_exit_2_with_one_line(args, message, tmp_path):
     assert len([line for line in result.output.strip().splitlines() if line.startswith("error:")]) == 1
 
 
+def test_cuda_without_cupy_exits_2_naming_the_extra(tmp_path):
+    import importlib.util
+
+    if importlib.util.find_spec("cupy") is not None:
+        pytest.skip("CuPy is installed here; this checks the message for machines without it")
+    result = invoke("train", "--device", "cuda", "--epochs", "1", "--out", tmp_path)
+    assert result.exit_code == 2 and "needs CuPy" in result.output and "bpnn_xp[cuda12]" in result.output
+
+
 def test_model_file_errors_exit_2(tmp_path):
     (tmp_path / "model.npz").write_bytes(b"junk")
     result = invoke("evaluate", tmp_path)
