@@ -348,7 +348,8 @@ def plot(
     split: Annotated[str, typer.Option(help="Split whose samples are drawn: test, val or train.")] = "test",
     data_dir: Annotated[str | None, typer.Option(help="Data directory, if it moved since training.")] = None,
 ) -> None:
-    """Learning curves, a 10x10 grid of predictions, hidden units as images, and 2-D decision boundaries."""
+    """Learning curves, a 10x10 grid of predictions, hidden units as images, the confusion matrix,
+    and decision boundaries for 2-D data sets."""
     from . import plots
     from .training import History
     from .workflow import config_from_model, predict_classes, prepare_data
@@ -376,6 +377,10 @@ def plot(
             written.append(plots.hidden_units(weights, shape, target / "hidden_units.png"))
     if data.dataset.n_features == 2:
         written.append(plots.decision_boundary(predict, chosen.X, chosen.labels, target / "decision_boundary.png"))
+    from sklearn.metrics import confusion_matrix
+
+    matrix = confusion_matrix(chosen.labels, predict(chosen.X), labels=list(range(data.dataset.n_classes)))
+    written.append(plots.confusion(matrix, target / "confusion.png", f"Confusion matrix ({split} split)"))
     for path in written:
         out.print(str(path), highlight=False)
 

@@ -83,3 +83,18 @@ def decision_boundary(predict: Callable[[np.ndarray], np.ndarray], X: np.ndarray
     ax.scatter(X[:, 0], X[:, 1], c=labels, cmap="viridis", edgecolors="k", s=20)
     ax.set(xlabel="x1", ylabel="x2", title="Decision boundary")
     return _save(fig, path)
+
+
+def confusion(matrix: np.ndarray, path: Path, title: str = "Confusion matrix") -> Path:
+    """Counts of true (rows) against predicted (columns) classes, with the numbers written in."""
+    matrix = np.asarray(matrix)
+    fig, ax = plt.subplots(figsize=(6, 5))
+    image = ax.imshow(matrix, cmap="Blues")
+    limit = matrix.max() / 2 if matrix.size else 0
+    for (i, j), count in np.ndenumerate(matrix):
+        ax.text(j, i, str(count), ha="center", va="center", fontsize=8, color="white" if count > limit else "black")
+    ax.set(
+        xlabel="predicted class", ylabel="true class", title=title, xticks=range(matrix.shape[1]), yticks=range(matrix.shape[0])
+    )
+    fig.colorbar(image, ax=ax)
+    return _save(fig, path)

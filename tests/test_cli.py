@@ -133,7 +133,7 @@ def test_plot_writes_pngs_with_one_tile_per_hidden_unit(digits_run, tmp_path, mo
     out, _ = digits_run
     result = invoke("plot", out, "--out", tmp_path)
     assert result.exit_code == 0, result.output
-    for name in ("learning_curves.png", "samples.png", "hidden_units.png"):
+    for name in ("learning_curves.png", "samples.png", "hidden_units.png", "confusion.png"):
         assert (tmp_path / name).stat().st_size > 1000
     assert tiles == [16]
 
