@@ -220,6 +220,10 @@ def _check_options(config: Any) -> None:
         raise BpnnValueError("--l2 and --l1 must be >= 0")
     if config.epochs < 0:
         raise BpnnValueError(f"--epochs must be >= 0, got {config.epochs}")
+    if config.early_stopping < 0:
+        raise BpnnValueError(f"--early-stopping takes a number of epochs >= 0 (0 = off), got {config.early_stopping}")
+    if config.early_stopping and config.val_fraction <= 0 and config.dataset != "mnist":
+        raise BpnnValueError("--early-stopping watches the validation cost; give --val-fraction > 0")
 
 
 def _load_for_use(model: str, device: str) -> Any:

@@ -233,3 +233,23 @@ def test_every_command_has_help():
         result = invoke(command, "--help")
         assert result.exit_code == 0, command
     assert "--batch-size" in invoke("train", "--help").output
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--early-stopping", "-1"], "--early-stopping takes a number of epochs >= 0"),
+        (["--early-stopping", "3", "--val-fraction", "0"], "give --val-fraction > 0"),
+    ],
+)
+def test_early_stopping_option_errors(args, message, tmp_path):
+    result = invoke("train", *args, "--epochs", "1", "--out", tmp_path)
+    assert result.exit_code == 2 and message in result.output
+
+
+def test_early_stopping_through_the_cli(tmp_path):
+    result = invoke(
+        "train", "--dataset", "blobs", "--epochs", "300", "--hidden", "8", "--early-stopping", "2", "--out", tmp_path, "--json"
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["epochs"] < 300

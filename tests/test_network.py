@@ -124,3 +124,19 @@ def test_minibatch_history_and_full_batch_scipy(backend):
     assert all(0 <= r.accuracy <= 1 and r.val_cost is not None for r in history.records)
     lbfgs = Trainer(net, "lbfgs").fit(X, Y, epochs=10)
     assert lbfgs.records[-1].cost < history.records[-1].cost
+
+
+def test_early_stopping_restores_the_best_epoch(backend):
+    """Validation cost that stops improving ends training and puts back the best parameters."""
+    from bpnn_xp import evaluate
+
+    net = random_network(backend, [3, 16, 2], "tanh")
+    X, Y = random_problem(backend, [3, 16, 2], m=30, seed=1)
+    Xv, Yv = random_problem(backend, [3, 16, 2], m=30, seed=2)  # unrelated labels: the model overfits
+    trainer = Trainer(net, "adam", lr=0.05, batch_size=10)
+    history = trainer.fit(X, Y, epochs=200, validation=(Xv, Yv), early_stopping=3)
+    assert history.stopped_early and len(history.records) < 200
+    best = min(history.records, key=lambda r: r.val_cost)
+    assert history.best_epoch == best.epoch
+    assert history.records[-1].epoch == best.epoch + 3
+    assert abs(evaluate(net, Xv, Yv, n=30)[0] - best.val_cost) < 1e-9
