@@ -155,7 +155,7 @@ def train(
         TextColumn("cost {task.fields[cost]:.4f}  acc {task.fields[acc]:.2%}  {task.fields[rate]:,.0f} samples/s"),
         TimeElapsedColumn(), console=console, disable=json_output, transient=False,
     )  # fmt: skip
-    state = {"task": None, "done": 0}
+    state: dict[str, Any] = {"task": None}
 
     def on_batch(p: Any) -> None:
         if state["task"] is None:
@@ -182,9 +182,8 @@ def train(
             )
             result = run_training(config, resume=resume, on_epoch=on_epoch, on_batch=on_batch, log_every=PROGRESS_EVERY)
     except KeyboardInterrupt:
-        console.print(
-            f"interrupted; the last completed epoch is saved in {config.out}/model.npz; continue with --resume {config.out}"
-        )
+        where = escape(str(config.out))
+        console.print(f"interrupted; the last completed epoch is saved in {where}/model.npz; continue with --resume {where}")
         raise typer.Exit(130) from None
     metrics = dict(result.metrics, model=str(result.model_path))
     if json_output:

@@ -153,6 +153,8 @@ def run_training(
     if trainer.history.records:
         last = trainer.history.records[-1]
         metrics.update(train_cost=last.cost, train_accuracy=last.accuracy, val_accuracy=last.val_accuracy)
+    if trainer.history.stopped_early:  # the saved parameters are those of the best epoch
+        metrics["best_epoch"] = trainer.history.best_epoch
     path = _save(out, trainer, data, config, metrics) if out is not None else None
     return RunResult(network, trainer.history, metrics, path)
 
