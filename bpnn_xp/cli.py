@@ -67,15 +67,15 @@ def friendly_errors(command: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-def parse_hidden(text: str) -> list[int]:
-    """'256,128' -> [256, 128]; '' or 'none' -> no hidden layer."""
-    if text.strip().lower() in ("", "none", "0"):
+def parse_hidden(text: str, option: str = "--hidden") -> list[int]:
+    """'256,128' -> [256, 128]; 'none' -> no hidden layer (a softmax/logistic regression)."""
+    if text.strip().lower() == "none":
         return []
     sizes = []
     for part in text.split(","):
         part = part.strip()
         if not part.isdigit() or int(part) <= 0:
-            raise BpnnValueError(f"--hidden takes positive integers separated by commas, like 256,128; got {text!r}")
+            raise BpnnValueError(f"{option} takes positive integers separated by commas, like 256,128 (or none); got {text!r}")
         sizes.append(int(part))
     return sizes
 
@@ -101,7 +101,9 @@ def train(
     download: Annotated[bool, typer.Option(help="Fetch MNIST into --data-dir (SHA-256 checked).")] = False,
     device: Annotated[str, typer.Option(help=f"Where to train: {backends.DEVICE_HELP}.")] = "cpu",
     batch_size: Annotated[str, typer.Option(help="Samples per step; 0 or 'full' = full batch.")] = "32",
-    hidden: Annotated[str, typer.Option(help="Hidden layer sizes, comma separated, e.g. 256,128.")] = "256",
+    hidden: Annotated[
+        str, typer.Option(help="Hidden layer sizes, comma separated, e.g. 256,128; none for no hidden layer.")
+    ] = "256",
     activation: Annotated[str, typer.Option(help=f"Hidden activation: {_choices(ACTIVATIONS)}.")] = "relu",
     cost: Annotated[str, typer.Option(help=f"Cost (it fixes the output layer): {_choices(COSTS)}.")] = "softmax_cross_entropy",
     optimizer: Annotated[str, typer.Option(help=f"Optimizer: {_choices([*OPTIMIZERS, *SCIPY_METHODS])}.")] = "adam",
@@ -309,7 +311,7 @@ def gradcheck(
     from .gradcheck import gradient_check
     from .network import Network
 
-    layer_sizes = parse_hidden(sizes)
+    layer_sizes = parse_hidden(sizes, "--sizes")
     if len(layer_sizes) < 2 or samples <= 0:
         raise BpnnValueError("--sizes needs at least an input and an output size (e.g. 4,5,3) and --samples must be > 0")
     backend = backends.resolve_device(device)

@@ -172,6 +172,16 @@ def test_gradcheck_passes_and_fails(monkeypatch):
     assert result.exit_code == 0 and "OK" in result.output
     result = invoke("gradcheck", "--threshold", "1e-30")
     assert result.exit_code == 1 and "FAILED" in result.output
+    result = invoke("gradcheck", "--sizes", "4,x")
+    assert result.exit_code == 2 and "--sizes takes positive integers" in result.output
+
+
+def test_no_hidden_layer_is_softmax_regression(tmp_path):
+    result = invoke("train", "--hidden", "none", "--epochs", "3", "--out", tmp_path, "--json")
+    assert result.exit_code == 0, result.output
+    from bpnn_xp.checkpoint import load_model
+
+    assert load_model(tmp_path).network.sizes == [64, 10]
 
 
 def test_devices_lists_numpy():
@@ -196,6 +206,8 @@ def test_resume_continues_training(tmp_path):
         (["--cost", "hinge"], "unknown cost 'hinge'"),
         (["--init", "orthogonal"], "unknown initializer 'orthogonal'"),
         (["--hidden", "64,-3"], "--hidden takes positive integers"),
+        (["--hidden", "0"], "--hidden takes positive integers"),
+        (["--hidden", "32,,8"], "--hidden takes positive integers"),
         (["--batch-size", "-5"], "--batch-size must be a positive integer"),
         (["--lr", "0"], "--lr must be positive"),
         (["--l2", "-1"], "--l2 and --l1 must be >= 0"),
