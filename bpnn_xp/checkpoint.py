@@ -116,11 +116,19 @@ def load_model(path: str | Path, device: str | backends.Backend = "cpu") -> Save
     source = model_path(path)
     if not source.is_file():
         raise DataFileError(f"model file {source} does not exist; pass the .npz or the run directory holding {MODEL_FILE}")
+    if not zipfile.is_zipfile(source):
+        raise DataFileError(f"{source} is not a bpnn_xp model (not an .npz archive)")
     try:
         with np.load(source, allow_pickle=False) as archive:
             arrays = {k: archive[k] for k in archive.files}
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError) as exc:
-        raise DataFileError(f"{source} is not a bpnn_xp model (unreadable .npz: {exc})") from None
+    except ValueError as exc:
+        if "pickle" in str(exc):  # never relay NumPy's hint to load pickles
+            raise DataFileError(
+                f"{source} is not a bpnn_xp model (it holds pickled objects, which bpnn_xp never loads)"
+            ) from None
+        raise DataFileError(f"{source} is not a bpnn_xp model (corrupt .npz: {exc})") from None
+    except (zipfile.BadZipFile, OSError, EOFError, KeyError, NotImplementedError) as exc:
+        raise DataFileError(f"{source} is not a bpnn_xp model (corrupt .npz: {type(exc).__name__}: {exc})") from None
     if "__meta__" not in arrays:
         raise DataFileError(f"{source} is an .npz file but not a bpnn_xp model (no metadata)")
     try:

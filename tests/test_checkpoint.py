@@ -95,8 +95,18 @@ def test_npz_without_metadata_or_with_other_format(tmp_path):
 
 def test_pickled_object_arrays_are_refused(tmp_path):
     np.savez(tmp_path / "p.npz", __meta__=np.array([{"evil": 1}], dtype=object))
-    with pytest.raises(DataFileError, match="not a bpnn_xp model"):
+    with pytest.raises(DataFileError, match="holds pickled objects, which bpnn_xp never loads") as info:
         checkpoint.load_model(tmp_path / "p.npz")
+    assert "allow_pickle" not in str(info.value)
+
+
+def test_a_bare_pickle_is_not_an_archive(tmp_path):
+    import pickle
+
+    (tmp_path / "model.npz").write_bytes(pickle.dumps({"weights": [1, 2]}))
+    with pytest.raises(DataFileError, match=r"not a bpnn_xp model \(not an .npz archive\)") as info:
+        checkpoint.load_model(tmp_path)
+    assert "allow_pickle" not in str(info.value)
 
 
 def test_architecture_mismatch_is_reported(tmp_path):

@@ -111,6 +111,16 @@ def test_predict_npy_and_png(digits_run, tmp_path):
     assert [r["class"] for r in rows[:20]] == expected.tolist()
 
 
+def test_predict_refuses_pickles_and_nan(digits_run, tmp_path):
+    out, _ = digits_run
+    np.save(tmp_path / "obj.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    result = invoke("predict", out, tmp_path / "obj.npy")
+    assert result.exit_code == 2 and "never loads" in result.output and "allow_pickle" not in result.output
+    np.save(tmp_path / "nan.npy", np.full((2, 64), np.nan))
+    result = invoke("predict", out, tmp_path / "nan.npy")
+    assert result.exit_code == 2 and "contains NaN or infinite values" in result.output
+
+
 def test_predict_rejects_wrong_shapes(digits_run, tmp_path):
     out, _ = digits_run
     np.save(tmp_path / "bad.npy", np.zeros((2, 7)))

@@ -40,6 +40,8 @@ def _from_npy(path: Path, n_features: int, image_shape: tuple[int, int] | None) 
     try:
         array = np.load(path, allow_pickle=False)
     except (ValueError, OSError, EOFError) as exc:
+        if "pickle" in str(exc):  # never relay NumPy's hint to load pickles
+            raise DataFileError(f"{path} holds pickled objects, which bpnn_xp never loads; save a numeric array") from None
         raise DataFileError(f"{path} is not a readable .npy array ({exc})") from None
     if not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
         raise DataFileError(f"{path} holds {array.dtype} values; give a numeric array")
