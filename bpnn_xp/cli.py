@@ -24,7 +24,7 @@ from . import backend as backends
 from .activations import ACTIVATIONS
 from .costs import COSTS
 from .data import DATASETS
-from .errors import BpnnError, BpnnValueError, DivergenceError
+from .errors import BpnnError, BpnnValueError, DivergenceError, unknown_name
 from .initializers import INITIALIZERS
 from .optimizers import OPTIMIZERS, SCIPY_METHODS
 
@@ -207,7 +207,7 @@ def _check_options(config: Any) -> None:
     from .optimizers import canonical_optimizer_name
 
     if config.dataset not in DATASETS:
-        raise BpnnValueError(f"unknown dataset {config.dataset!r}; choose one of: {_choices(DATASETS)}")
+        raise unknown_name("dataset", config.dataset, DATASETS)
     get_activation(config.activation)
     get_cost(config.cost)
     canonical_optimizer_name(config.optimizer)
@@ -249,9 +249,7 @@ def evaluate(
     saved = _load_for_use(model, device)
     config = config_from_model(saved, data_dir=data_dir)
     data = prepare_data(config, saved.preprocessing)
-    chosen = {"test": data.test, "val": data.val, "train": data.train}.get(split)
-    if chosen is None:
-        raise BpnnValueError(f"--split must be test, val or train (and val needs --val-fraction > 0 at training); got {split!r}")
+    chosen = data.split(split)
     predicted, _ = predict_classes(saved.network, chosen.X, config.dtype)
     summary = classification_summary(chosen.labels, predicted, data.dataset.n_classes)
     if json_output:
@@ -367,7 +365,7 @@ def plot(
     if history.records:
         written.append(plots.learning_curves(history.as_columns(), target / "learning_curves.png"))
     data = prepare_data(config, saved.preprocessing)
-    chosen = {"test": data.test, "val": data.val, "train": data.train}.get(split) or data.test
+    chosen = data.split(split)
     shape = data.dataset.image_shape
     predict = lambda X: predict_classes(saved.network, X, config.dtype)[0]  # noqa: E731
     if shape is not None:

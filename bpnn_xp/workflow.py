@@ -67,6 +67,13 @@ class PreparedData:
     test: Split
     preprocessing: Preprocessing
 
+    def split(self, name: str) -> Split:
+        """The split called test, val or train, or a one-line error."""
+        chosen = {"test": self.test, "val": self.val, "train": self.train}.get(name)
+        if chosen is None:
+            raise BpnnValueError(f"--split must be test, val or train (val needs --val-fraction > 0 at training); got {name!r}")
+        return chosen
+
 
 @dataclass
 class RunResult:

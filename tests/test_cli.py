@@ -244,6 +244,13 @@ def test_cuda_without_cupy_exits_2_naming_the_extra(tmp_path):
     assert result.exit_code == 2 and "needs CuPy" in result.output and "bpnn_xp[cuda12]" in result.output
 
 
+def test_bad_split_name_is_an_error_for_evaluate_and_plot(digits_run):
+    out, _ = digits_run
+    for command in ("evaluate", "plot"):
+        result = invoke(command, out, "--split", "holdout")
+        assert result.exit_code == 2 and "--split must be test, val or train" in result.output
+
+
 def test_model_file_errors_exit_2(tmp_path):
     (tmp_path / "model.npz").write_bytes(b"junk")
     result = invoke("evaluate", tmp_path)
