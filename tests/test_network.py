@@ -140,3 +140,12 @@ def test_early_stopping_restores_the_best_epoch(backend):
     assert history.best_epoch == best.epoch
     assert history.records[-1].epoch == best.epoch + 3
     assert abs(evaluate(net, Xv, Yv, n=30)[0] - best.val_cost) < 1e-9
+
+
+def test_to_moves_a_network_and_keeps_its_predictions(backend):
+    net = random_network(backend, [4, 6, 3], "relu", dtype="float64")
+    moved = net.to("cpu")
+    X, _ = random_problem(backend, [4, 6, 3], m=5)
+    assert moved.xp is not None and moved.sizes == net.sizes and str(moved.dtype) == "float64"
+    np.testing.assert_allclose(to_numpy(moved.feedforward(to_numpy(X))), to_numpy(net.feedforward(X)), rtol=1e-12)
+    assert str(net.to("cpu", "float32").dtype) == "float32"
