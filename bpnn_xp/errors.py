@@ -1,6 +1,12 @@
-"""Error types of bpnn_xp: every problem a user can cause is one of these, with a one-line message."""
+"""Error types of bpnn_xp, and the one helper that turns a user's name for something into ours.
+
+Every problem a user can cause is one of these types, with a one-line message that names the
+problem and the fix; the CLI prints it and exits 2 (1 for divergence).
+"""
 
 from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
 
 
 class BpnnError(Exception):
@@ -23,10 +29,35 @@ class DataFileError(BpnnValueError):
     """A data or model file is missing, truncated, corrupt or not in the expected format."""
 
 
+class WriteError(BpnnError, OSError):
+    """A file or folder could not be written (permissions, full disk, size limit, a folder in the way)."""
+
+
+class RunLockedError(BpnnError):
+    """Another process is writing the same run directory."""
+
+
 class DivergenceError(BpnnError, FloatingPointError):
     """Training produced a NaN or infinite cost."""
 
 
-def unknown_name(kind: str, name: object, valid: list[str] | tuple[str, ...]) -> BpnnValueError:
+def normalize_name(name: object) -> str:
+    """The lookup key for a user's name: lower case, spaces trimmed, '-' and ' ' read as '_'."""
+    return str(name).strip().lower().replace("-", "_").replace(" ", "_")
+
+
+def canonical_name(kind: str, name: object, valid: Iterable[str], aliases: Mapping[str, str] | None = None) -> str:
+    """Our canonical name for ``name`` (matched case-insensitively, through ``aliases``), or an error
+    that lists the valid names. The single place where activation, cost, optimizer, initializer,
+    dataset and scipy-method names are looked up."""
+    valid = list(valid)
+    key = normalize_name(name)
+    key = (aliases or {}).get(key, key)
+    if key not in valid:
+        raise unknown_name(kind, name, valid)
+    return key
+
+
+def unknown_name(kind: str, name: object, valid: Iterable[str]) -> BpnnValueError:
     """The error for an unknown activation/cost/optimizer/... name, listing the valid ones."""
     return BpnnValueError(f"unknown {kind} {name!r}; choose one of: {', '.join(valid)}")
