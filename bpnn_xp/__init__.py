@@ -1,17 +1,32 @@
-"""bpnn_xp: backpropagation networks written once against the array API, run on NumPy, CuPy and more."""
+"""bpnn_xp: backpropagation networks written once against the array API, run on NumPy, CuPy and more.
 
-from . import fast_numpy  # noqa: F401  (registers the optional NumPy fast paths)
-from .activations import get_activation
-from .backend import Backend, resolve_device, to_numpy
-from .costs import get_cost
+Layers, each importing only those below it: ``backends`` (devices, host <-> device, kernels),
+``engine`` (array-API math), ``data`` (host-side loaders), and the app layer (``config``,
+``workflow``, ``checkpoint``, ``reports``, ``plots``, ``cli``).
+"""
+
+from importlib.metadata import PackageNotFoundError, version
+
+from .backends import Backend, resolve_device, to_numpy
+from .engine import (
+    History,
+    Network,
+    Trainer,
+    evaluate,
+    get_activation,
+    get_cost,
+    get_optimizer,
+    gradient_check,
+    minimize,
+    numerical_gradient,
+    relative_difference,
+)
 from .errors import BpnnError, BpnnTypeError, BpnnValueError, DataFileError, DeviceError, DivergenceError
-from .gradcheck import gradient_check, numerical_gradient, relative_difference
-from .network import Network
-from .optimizers import get_optimizer
-from .scipy_optimize import minimize
-from .training import History, Trainer, evaluate, train
 
-__version__ = "0.1.0"
+try:
+    __version__ = version("bpnn_xp")
+except PackageNotFoundError:  # running from a source tree that was never installed
+    __version__ = "0+unknown"
 
 __all__ = [
     "Backend",
@@ -24,6 +39,7 @@ __all__ = [
     "History",
     "Network",
     "Trainer",
+    "__version__",
     "evaluate",
     "get_activation",
     "get_cost",
@@ -34,5 +50,4 @@ __all__ = [
     "relative_difference",
     "resolve_device",
     "to_numpy",
-    "train",
 ]

@@ -3,34 +3,36 @@
 The ``.npz`` holds the parameters (``param.0`` = W1, ``param.1`` = b1, ...), the optimizer state
 (``opt.<name>.<i>``), preprocessing arrays and, as ``__meta__``, the UTF-8 JSON metadata
 (architecture, data set, preprocessing, metrics, history, versions, trainer state). Everything
-needed to load lives in that one file, written atomically (temp file + fsync + rename), so a crash
-mid-write leaves the previous checkpoint intact. ``model.json`` beside it is a readable copy.
+needed to load lives in that one file, written atomically, so a crash mid-write leaves the previous
+checkpoint intact. ``model.json`` beside it is a readable copy. Every file read is untrusted: each
+field is checked and a bad one is named in one line.
 """
 
 from __future__ import annotations
 
 import io
 import json
-import os
 import platform
-import tempfile
 import zipfile
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from . import backend as backends
-from .costs import MeanSquaredError
+from . import backends
+from .config import TrainConfig
 from .data.prep import Preprocessing
-from .errors import DataFileError
-from .network import Network
-from .optimizers import Optimizer
+from .engine import History, Network, Trainer, get_activation, get_cost
+from .errors import BpnnError, DataFileError
+from .files import atomic_write, ensure_folder
 
 FORMAT = "bpnn_xp-model"
 FORMAT_VERSION = 1
 MODEL_FILE = "model.npz"
+MAX_META_BYTES = 64 << 20  # metadata beyond this is not ours
+NPY_HEADER_SLACK = 1 << 12  # an .npy member's header is at most a few hundred bytes
 
 
 @dataclass
@@ -40,8 +42,50 @@ class SavedModel:
     network: Network
     meta: dict[str, Any]
     preprocessing: Preprocessing
-    optimizer_state: dict[str, list[np.ndarray]] = field(default_factory=dict)
+    optimizer_arrays: dict[str, list[np.ndarray]] = field(default_factory=dict)
     path: Path | None = None
+
+    @cached_property
+    def config(self) -> TrainConfig:
+        """The settings the model was trained with."""
+        return TrainConfig.from_dict(self.meta.get("config") or {})
+
+    @property
+    def dtype(self) -> str:
+        return str(self.meta["architecture"]["dtype"])
+
+    @property
+    def image_shape(self) -> tuple[int, int] | None:
+        shape = (self.meta.get("dataset") or {}).get("image_shape")
+        return (int(shape[0]), int(shape[1])) if shape else None
+
+    @property
+    def n_classes(self) -> int:
+        return int((self.meta.get("dataset") or {}).get("n_classes") or max(self.network.sizes[-1], 2))
+
+    @property
+    def metrics(self) -> dict[str, Any]:
+        return dict(self.meta.get("metrics") or {})
+
+    @property
+    def epoch(self) -> int:
+        return int((self.meta.get("trainer") or {}).get("epoch", 0))
+
+    @property
+    def history(self) -> History:
+        return History.from_dict(self.meta.get("history") or {})
+
+    @property
+    def run_dir(self) -> Path:
+        return self.path.parent if self.path is not None else Path(".")
+
+    def trainer_state(self) -> dict[str, Any]:
+        """The saved training state in ``Trainer.load_state_dict``'s form."""
+        info = self.meta.get("optimizer_state")
+        optimizer = dict(info, state=self.optimizer_arrays) if info else None
+        trainer = self.meta.get("trainer") or {}
+        return {"epoch": trainer.get("epoch", 0), "rng_state": trainer.get("rng_state"), "history": self.meta.get("history"),
+                "optimizer": optimizer}  # fmt: skip
 
 
 def model_path(path: str | Path) -> Path:
@@ -57,15 +101,19 @@ def architecture(network: Network) -> dict[str, Any]:
         "sizes": network.sizes,
         "activations": [a.name for a in network.activations],
         "cost": cost.name,
-        "output_activation": cost.output.name if isinstance(cost, MeanSquaredError) else None,
+        "output_activation": cost.output.name if cost.name == "mse" else None,
         "dtype": str(backends.to_numpy(network.biases[0][:1]).dtype),
     }
 
 
 def versions() -> dict[str, str]:
-    from . import __version__
+    from importlib.metadata import PackageNotFoundError, version
 
-    return {"bpnn_xp": __version__, "numpy": np.__version__, "python": platform.python_version()}
+    try:
+        ours = version("bpnn_xp")
+    except PackageNotFoundError:
+        ours = "0+unknown"
+    return {"bpnn_xp": ours, "numpy": np.__version__, "python": platform.python_version()}
 
 
 def save_model(
@@ -73,42 +121,38 @@ def save_model(
     network: Network,
     meta: dict[str, Any] | None = None,
     preprocessing: Preprocessing | None = None,
-    optimizer: Optimizer | None = None,
+    trainer: Trainer | None = None,
 ) -> Path:
-    """Write ``network`` (and optionally optimizer state) atomically; returns the .npz path."""
+    """Write ``network`` (and a trainer's resumable state) atomically; returns the .npz path."""
     target = model_path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
     meta = dict(meta or {})
     meta.update(format=FORMAT, format_version=FORMAT_VERSION, architecture=architecture(network), versions=versions())
     preprocessing = preprocessing or Preprocessing()
     meta["preprocessing"] = {"standardize": preprocessing.standardize}
     arrays = {f"param.{i}": backends.to_numpy(p) for i, p in enumerate(network.params)}
     arrays.update(preprocessing.arrays())
-    if optimizer is not None:
-        meta["optimizer_state"] = {"name": optimizer.name, "t": optimizer.t, "hyperparameters": optimizer.hyperparameters()}
-        for key, states in optimizer.state.items():
-            arrays.update({f"opt.{key}.{i}": backends.to_numpy(s) for i, s in enumerate(states)})
+    if trainer is not None:
+        arrays.update(_trainer_meta(trainer, meta))
     text = json.dumps(meta, indent=2, default=_json_default)
     arrays["__meta__"] = np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
+    ensure_folder(target.parent)
     atomic_write(target, buffer.getvalue())
     atomic_write(target.with_suffix(".json"), text.encode("utf-8"))
     return target
 
 
-def atomic_write(path: Path, payload: bytes) -> None:
-    """Write bytes to ``path`` so that readers see the old file or the new one, never half of one."""
-    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(payload)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+def _trainer_meta(trainer: Trainer, meta: dict[str, Any]) -> dict[str, np.ndarray]:
+    """Put the trainer's state into ``meta``; return its arrays (optimizer state) for the archive."""
+    state = trainer.state_dict()
+    meta["trainer"] = {"epoch": state["epoch"], "rng_state": state["rng_state"]}
+    meta["history"] = state["history"]
+    optimizer = state["optimizer"]
+    if optimizer is None:
+        return {}
+    meta["optimizer_state"] = {k: optimizer[k] for k in ("name", "t", "hyperparameters")}
+    return {f"opt.{key}.{i}": a for key, arrays in optimizer["state"].items() for i, a in enumerate(arrays)}
 
 
 def load_model(path: str | Path, device: str | backends.Backend = "cpu") -> SavedModel:
@@ -116,74 +160,176 @@ def load_model(path: str | Path, device: str | backends.Backend = "cpu") -> Save
     source = model_path(path)
     if not source.is_file():
         raise DataFileError(f"model file {source} does not exist; pass the .npz or the run directory holding {MODEL_FILE}")
+    meta, arrays = _read_archive(source)
+    try:
+        _check_meta(meta)
+        network = _rebuild(meta, arrays, device)
+        preprocessing = _preprocessing(meta, arrays)
+        optimizer_arrays = _optimizer_arrays(arrays)
+    except DataFileError:
+        raise
+    except BpnnError as exc:
+        raise DataFileError(f"{source}: {exc}") from None
+    return SavedModel(network, meta, preprocessing, optimizer_arrays, source)
+
+
+def _read_archive(source: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """The metadata and the expected arrays of an .npz, each member's declared size checked before reading."""
     if not zipfile.is_zipfile(source):
         raise DataFileError(f"{source} is not a bpnn_xp model (not an .npz archive)")
     try:
+        with zipfile.ZipFile(source) as archive:
+            sizes = {info.filename.removesuffix(".npy"): info.file_size for info in archive.infolist()}
+        if sizes.get("__meta__", MAX_META_BYTES + 1) > MAX_META_BYTES:
+            raise DataFileError(f"{source} is an .npz file but not a bpnn_xp model (no metadata)")
         with np.load(source, allow_pickle=False) as archive:
-            arrays = {k: archive[k] for k in archive.files}
+            meta = _parse_meta(source, archive["__meta__"])
+            expected = _expected_members(meta, sizes)
+            _check_member_sizes(source, meta, sizes, expected)
+            arrays = {k: archive[k] for k in expected}
+    except DataFileError:
+        raise
     except ValueError as exc:
         if "pickle" in str(exc):  # never relay NumPy's hint to load pickles
             raise DataFileError(
                 f"{source} is not a bpnn_xp model (it holds pickled objects, which bpnn_xp never loads)"
             ) from None
         raise DataFileError(f"{source} is not a bpnn_xp model (corrupt .npz: {exc})") from None
-    except (zipfile.BadZipFile, OSError, EOFError, KeyError, NotImplementedError) as exc:
+    except (zipfile.BadZipFile, OSError, EOFError, KeyError, NotImplementedError, MemoryError) as exc:
         raise DataFileError(f"{source} is not a bpnn_xp model (corrupt .npz: {type(exc).__name__}: {exc})") from None
-    if "__meta__" not in arrays:
-        raise DataFileError(f"{source} is an .npz file but not a bpnn_xp model (no metadata)")
+    return meta, arrays
+
+
+def _parse_meta(source: Path, raw: np.ndarray) -> dict[str, Any]:
+    if raw.dtype != np.uint8 or raw.ndim != 1:
+        raise DataFileError(f"{source}: model metadata is corrupt (not UTF-8 bytes)")
     try:
-        meta = json.loads(arrays.pop("__meta__").tobytes().decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise DataFileError(f"{source}: model metadata is corrupt ({exc})") from None
+        meta = json.loads(raw.tobytes().decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise DataFileError(f"{source}: model metadata is corrupt ({type(exc).__name__})") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise DataFileError(f"{source} is not a bpnn_xp model (format {meta.get('format') if isinstance(meta, dict) else '?'!r})")
-    if meta.get("format_version", 0) > FORMAT_VERSION:
-        raise DataFileError(f"{source} was written by a newer bpnn_xp (format {meta['format_version']}); upgrade bpnn_xp")
-    network = _rebuild(source, meta, arrays, device)
-    prep = meta.get("preprocessing", {})
-    preprocessing = Preprocessing(bool(prep.get("standardize")), arrays.get("preprocess.mean"), arrays.get("preprocess.std"))
-    if preprocessing.standardize and (preprocessing.mean is None or preprocessing.std is None):
-        raise DataFileError(f"{source}: standardization statistics are missing")
-    opt_state: dict[str, list[np.ndarray]] = {}
-    for key in sorted((k for k in arrays if k.startswith("opt.")), key=lambda k: (k.split(".")[1], int(k.split(".")[2]))):
-        opt_state.setdefault(key.split(".")[1], []).append(arrays[key])
-    return SavedModel(network, meta, preprocessing, opt_state, source)
+        found = meta.get("format") if isinstance(meta, dict) else type(meta).__name__
+        raise DataFileError(f"{source} is not a bpnn_xp model (format {found!r})")
+    version = meta.get("format_version")
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise DataFileError(f"{source}: format_version must be a whole number >= 1, got {version!r}")
+    if version > FORMAT_VERSION:
+        raise DataFileError(f"{source} was written by a newer bpnn_xp (format {version}); upgrade bpnn_xp")
+    return meta
 
 
-def _rebuild(source: Path, meta: dict[str, Any], arrays: dict[str, np.ndarray], device: Any) -> Network:
+def _expected_members(meta: dict[str, Any], present: dict[str, int]) -> list[str]:
+    """The members this metadata calls for, and only those (others are never read)."""
+    arch = meta.get("architecture")
+    sizes = arch.get("sizes") if isinstance(arch, dict) else None
+    n_layers = len(sizes) - 1 if isinstance(sizes, list) and len(sizes) >= 2 else 0
+    wanted = [f"param.{i}" for i in range(2 * n_layers)]
+    if (meta.get("preprocessing") or {}).get("standardize"):
+        wanted += ["preprocess.mean", "preprocess.std"]
+    info = meta.get("optimizer_state")
+    if isinstance(info, dict):
+        wanted += [k for k in present if k.startswith("opt.") and k.count(".") == 2]
+    return [k for k in wanted if k in present]
+
+
+def _check_member_sizes(source: Path, meta: dict[str, Any], sizes: dict[str, int], expected: list[str]) -> None:
+    """Refuse members whose declared size is far beyond what the architecture allows (zip bombs)."""
+    arch = meta.get("architecture") or {}
+    layer_sizes = arch.get("sizes") if isinstance(arch.get("sizes"), list) else []
     try:
-        arch = meta["architecture"]
-        sizes = [int(s) for s in arch["sizes"]]
-        dtype = str(arch["dtype"])
-        from .costs import get_cost
+        largest = max((int(a) * int(b) for a, b in zip(layer_sizes[:-1], layer_sizes[1:])), default=0)
+    except (TypeError, ValueError):
+        raise DataFileError(f"{source}: architecture.sizes must be whole numbers") from None
+    limit = largest * 8 + NPY_HEADER_SLACK
+    for key in expected:
+        if key.startswith(("param.", "opt.")) and sizes[key] > limit:
+            raise DataFileError(f"{source}: member {key} declares {sizes[key]} bytes, more than the architecture allows")
 
-        cost = get_cost(arch["cost"], arch.get("output_activation"))
-        activations = list(arch["activations"])
-    except (KeyError, TypeError, ValueError) as exc:
-        raise DataFileError(f"{source}: architecture in the metadata is incomplete ({exc})") from None
-    backend = device if isinstance(device, backends.Backend) else backends.resolve_device(device)
-    params = []
+
+def _check_meta(meta: dict[str, Any]) -> None:
+    """Architecture fields have the right types and values."""
+    arch = meta.get("architecture")
+    if not isinstance(arch, dict):
+        raise DataFileError("architecture is missing")
+    sizes = arch.get("sizes")
+    if (
+        not isinstance(sizes, list)
+        or len(sizes) < 2
+        or any(isinstance(s, bool) or not isinstance(s, int) or s <= 0 for s in sizes)
+    ):
+        raise DataFileError(f"architecture.sizes must be a list of at least two positive integers, got {sizes!r}")
+    if arch.get("dtype") not in backends.DTYPES:
+        raise DataFileError(f"architecture.dtype must be float32 or float64, got {arch.get('dtype')!r}")
+    activations = arch.get("activations")
+    if (
+        not isinstance(activations, list)
+        or len(activations) != len(sizes) - 2
+        or not all(isinstance(a, str) for a in activations)
+    ):
+        raise DataFileError(f"architecture.activations must name {len(sizes) - 2} activation(s), got {activations!r}")
+    for name in (*activations, arch.get("cost"), arch.get("output_activation") or "identity"):
+        if not isinstance(name, str):
+            raise DataFileError(f"architecture names must be strings, got {name!r}")
+    if not isinstance(meta.get("config", {}), dict) or not isinstance(meta.get("dataset", {}), dict):
+        raise DataFileError("config and dataset must be JSON objects")
+
+
+def _rebuild(meta: dict[str, Any], arrays: dict[str, np.ndarray], device: Any) -> Network:
+    arch = meta["architecture"]
+    sizes, dtype = arch["sizes"], arch["dtype"]
+    activations = [get_activation(a) for a in arch["activations"]]
+    cost = get_cost(arch["cost"], arch.get("output_activation"))
+    backend = backends.as_backend(device)
+    host = []
     for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
         for j, shape in enumerate([(fan_in, fan_out), (fan_out,)]):
-            key = f"param.{2 * i + j}"
-            if key not in arrays:
-                raise DataFileError(f"{source}: parameter {key} is missing")
-            if arrays[key].shape != shape:
-                raise DataFileError(f"{source}: {key} has shape {arrays[key].shape}, the architecture says {shape}")
-            params.append(backend.asarray(arrays[key], dtype))
+            host.append(_checked_param(arrays, f"param.{2 * i + j}", shape))
+    with backend.use():
+        params = [backend.asarray(p, dtype) for p in host]
     return Network(params[0::2], params[1::2], activations, cost)
 
 
-def restore_optimizer(optimizer: Optimizer, saved: SavedModel) -> None:
-    """Put the saved step count and state arrays back into ``optimizer`` on the network's device."""
-    info = saved.meta.get("optimizer_state")
-    if not info:
-        return
-    if info["name"] != optimizer.name:
-        raise DataFileError(f"the checkpoint was trained with {info['name']}; resume with --optimizer {info['name']}")
-    like = saved.network.weights[0]
-    optimizer.t = int(info["t"])
-    optimizer.state = {k: [backends.from_host(a, like) for a in v] for k, v in saved.optimizer_state.items()}
+def _checked_param(arrays: dict[str, np.ndarray], key: str, shape: tuple[int, ...]) -> np.ndarray:
+    if key not in arrays:
+        raise DataFileError(f"parameter {key} is missing")
+    value = arrays[key]
+    if value.shape != shape:
+        raise DataFileError(f"{key} has shape {value.shape}, the architecture says {shape}")
+    if value.dtype not in (np.float32, np.float64):
+        raise DataFileError(f"{key} must be float32 or float64, got {value.dtype}")
+    if not np.all(np.isfinite(value)):
+        raise DataFileError(f"{key} holds NaN or infinite values")
+    return value
+
+
+def _preprocessing(meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> Preprocessing:
+    standardize = (meta.get("preprocessing") or {}).get("standardize")
+    if not isinstance(standardize, bool):
+        raise DataFileError(f"preprocessing.standardize must be true or false, got {standardize!r}")
+    if not standardize:
+        return Preprocessing(False)
+    mean, std = arrays.get("preprocess.mean"), arrays.get("preprocess.std")
+    for name, value in (("mean", mean), ("std", std)):
+        if value is None or value.dtype.kind != "f" or value.shape != (1,) or not np.all(np.isfinite(value)):
+            raise DataFileError(f"preprocessing {name} must be one finite number")
+    if not std[0] > 0:
+        raise DataFileError(f"preprocessing std must be > 0, got {std[0]}")
+    return Preprocessing(True, mean, std)
+
+
+def _optimizer_arrays(arrays: dict[str, np.ndarray]) -> dict[str, list[np.ndarray]]:
+    """``opt.<name>.<i>`` members grouped by name, in index order (indices must run 0..n-1)."""
+    grouped: dict[str, dict[int, np.ndarray]] = {}
+    for key, value in arrays.items():
+        if key.startswith("opt."):
+            _, name, index = key.split(".")
+            if not index.isdigit():
+                raise DataFileError(f"optimizer member {key} has a bad index")
+            grouped.setdefault(name, {})[int(index)] = value
+    for name, members in grouped.items():
+        if sorted(members) != list(range(len(members))):
+            raise DataFileError(f"optimizer state {name} has gaps in its members {sorted(members)}")
+    return {name: [members[i] for i in range(len(members))] for name, members in grouped.items()}
 
 
 def _json_default(value: Any) -> Any:

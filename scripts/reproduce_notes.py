@@ -22,7 +22,7 @@ from bpnn_xp.data import blobs, linear, one_hot, xor
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def run(backend, X, labels, sizes, activation, cost, optimizer, epochs, lr=None, batch=0, init="uniform", l2=0.0):
+def run(backend, X, labels, sizes, activation, cost, optimizer, epochs, lr=None, batch="full", init="uniform", l2=0.0):
     k = sizes[-1]
     Xd = backend.asarray(X, "float64")
     Yd = backend.asarray(one_hot(labels, k if k > 1 else 1), "float64")
@@ -121,7 +121,7 @@ def main() -> str:
 
 
 def _mse_sigmoid():
-    from bpnn_xp.costs import MeanSquaredError
+    from bpnn_xp.engine.costs import MeanSquaredError
 
     return MeanSquaredError("sigmoid")
 

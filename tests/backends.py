@@ -15,13 +15,13 @@ import pytest
 from array_api_compat import array_namespace
 from array_api_compat import device as device_of
 
-from bpnn_xp import backend as backends
+from bpnn_xp import backends
 
 
 def _cuda_reason() -> str | None:
     if importlib.util.find_spec("cupy") is None:
         return "CuPy is not installed (pip install 'bpnn_xp[cuda12]')"
-    if backends._cupy_gpu_count() == 0:
+    if backends.cupy_gpu_count() == 0:
         return "CuPy is installed but no CUDA GPU is visible"
     return None
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bpnn_xp import backend as backends
+from bpnn_xp import backends
 from tests.backends import DEVICES, DTYPES
 
 

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from bpnn_xp import Network
-from bpnn_xp.backend import Backend
+from bpnn_xp.backends import Backend
 from bpnn_xp.data import one_hot
 
 ACTIVATION_NAMES = ["sigmoid", "tanh", "relu", "leaky_relu", "identity"]
@@ -22,7 +22,7 @@ PENALTIES = [(0.0, 0.0), (0.7, 0.0), (0.0, 0.3), (0.5, 0.2)]
 
 
 def make_cost(name: str, output: str | None) -> Any:
-    from bpnn_xp.costs import get_cost
+    from bpnn_xp.engine.costs import get_cost
 
     return get_cost(name, output)
 

@@ -7,8 +7,8 @@ import warnings
 import numpy as np
 import pytest
 
-from bpnn_xp.activations import ACTIVATIONS, get_activation
-from bpnn_xp.backend import to_numpy
+from bpnn_xp.backends import to_numpy
+from bpnn_xp.engine.activations import ACTIVATIONS, get_activation
 from bpnn_xp.errors import BpnnValueError
 from tests.backends import assert_close
 

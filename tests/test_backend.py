@@ -7,7 +7,8 @@ import importlib.util
 import numpy as np
 import pytest
 
-from bpnn_xp import backend as backends
+from bpnn_xp import backends
+from bpnn_xp.backends import devices
 from bpnn_xp.errors import DeviceError
 
 
@@ -33,7 +34,7 @@ def test_cpu_aliases(spec, name):
 
 
 def test_auto_falls_back_to_cpu_without_a_gpu():
-    expected = "cuda:0" if backends._cupy_gpu_count() else "cpu"
+    expected = "cuda:0" if backends.cupy_gpu_count() else "cpu"
     assert backends.resolve_device("auto").name == expected
 
 
@@ -46,10 +47,10 @@ def test_cuda_without_cupy_names_the_extra():
 def test_cuda_without_gpu_or_out_of_range(monkeypatch):
     """Simulate CuPy present with 0 or 1 GPUs: the errors say what is available."""
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: object() if name == "cupy" else None)
-    monkeypatch.setattr(backends, "_cupy_gpu_count", lambda: 0)
+    monkeypatch.setattr(devices, "cupy_gpu_count", lambda: 0)
     with pytest.raises(DeviceError, match="sees no CUDA GPU.*use --device cpu"):
         backends.resolve_device("cuda:0")
-    monkeypatch.setattr(backends, "_cupy_gpu_count", lambda: 1)
+    monkeypatch.setattr(devices, "cupy_gpu_count", lambda: 1)
     with pytest.raises(DeviceError, match=r"GPU index 3 is out of range: this machine has 1 GPU\(s\), cuda:0..cuda:0"):
         backends.resolve_device("cuda:3")
 

@@ -7,16 +7,16 @@ import json
 import numpy as np
 import pytest
 
-from bpnn_xp import checkpoint
-from bpnn_xp.backend import to_numpy
+from bpnn_xp import Trainer, checkpoint, files
+from bpnn_xp.backends import to_numpy
 from bpnn_xp.data import Preprocessing
-from bpnn_xp.errors import DataFileError
-from bpnn_xp.optimizers import get_optimizer
+from bpnn_xp.engine.optimizers import get_optimizer
+from bpnn_xp.errors import BpnnValueError, DataFileError, WriteError
 from tests.helpers import random_network, random_problem
 
 
 def test_round_trip_gives_same_predictions_on_every_backend(tmp_path, backend):
-    from bpnn_xp.backend import resolve_device
+    from bpnn_xp.backends import resolve_device
 
     cpu = resolve_device("cpu")
     net = random_network(cpu, [6, 5, 3], "tanh", dtype="float32")
@@ -36,23 +36,41 @@ def test_round_trip_gives_same_predictions_on_every_backend(tmp_path, backend):
 def test_optimizer_state_round_trip(tmp_path, backend):
     net = random_network(backend, [3, 4, 2], "relu")
     X, Y = random_problem(backend, [3, 4, 2])
-    opt = get_optimizer("adam", 0.01)
-    for _ in range(3):
-        opt.step(net.params, net.backprop(X, Y)[1])
-    checkpoint.save_model(tmp_path / "m.npz", net, optimizer=opt)
+    trainer = Trainer(net, "adam", lr=0.01, batch_size=4, seed=3)
+    trainer.fit(X, Y, epochs=2)
+    opt = trainer.optimizer
+    checkpoint.save_model(tmp_path / "m.npz", net, trainer=trainer)
     saved = checkpoint.load_model(tmp_path / "m.npz", backend)
-    fresh = get_optimizer("adam", 0.01)
-    checkpoint.restore_optimizer(fresh, saved)
-    assert fresh.t == 3
+    fresh = Trainer(saved.network, "adam", lr=0.01, batch_size=4)
+    fresh.load_state_dict(saved.trainer_state())
+    assert fresh.optimizer.t == opt.t == 6 and fresh.epoch == 2 and len(fresh.history.records) == 2
+    assert fresh.rng.bit_generator.state == trainer.rng.bit_generator.state
     for key in ("m", "v"):
-        for a, b in zip(fresh.state[key], opt.state[key]):
+        for a, b in zip(fresh.optimizer.state[key], opt.state[key]):
             assert np.array_equal(to_numpy(a), to_numpy(b))
-    with pytest.raises(DataFileError, match="resume with --optimizer adam"):
-        checkpoint.restore_optimizer(get_optimizer("sgd", 0.1), saved)
+    with pytest.raises(BpnnValueError, match="saved optimizer state is for 'adam', not sgd"):
+        Trainer(saved.network, "sgd").load_state_dict(saved.trainer_state())
+
+
+def test_optimizer_state_that_does_not_fit_is_refused(backend):
+    net = random_network(backend, [3, 4, 2], "relu")
+    opt = get_optimizer("momentum", 0.1)
+    good = [np.zeros(tuple(p.shape)) for p in net.params]
+    with pytest.raises(BpnnValueError, match="must hold 4 arrays"):
+        opt.load_state_dict({"name": "momentum", "t": 1, "state": {"velocity": good[:2]}}, net.params)
+    bad_shape = [*good[:3], np.zeros((7,))]
+    with pytest.raises(BpnnValueError, match=r"velocity.3 must be a float array of shape \(2,\)"):
+        opt.load_state_dict({"name": "momentum", "t": 1, "state": {"velocity": bad_shape}}, net.params)
+    with pytest.raises(BpnnValueError, match="NaN or infinite"):
+        opt.load_state_dict({"name": "momentum", "t": 1, "state": {"velocity": [*good[:3], np.full(2, np.nan)]}}, net.params)
+    with pytest.raises(BpnnValueError, match="step count"):
+        opt.load_state_dict({"name": "momentum", "t": -1, "state": {"velocity": good}}, net.params)
+    opt.load_state_dict({"name": "momentum", "t": 5, "state": {"velocity": good}}, net.params)
+    assert opt.t == 5
 
 
 def test_failed_write_leaves_previous_checkpoint_intact(tmp_path, monkeypatch):
-    from bpnn_xp.backend import resolve_device
+    from bpnn_xp.backends import resolve_device
 
     net = random_network(resolve_device("cpu"), [3, 4, 2], "relu")
     path = checkpoint.save_model(tmp_path, net, {"version": 1})
@@ -61,9 +79,9 @@ def test_failed_write_leaves_previous_checkpoint_intact(tmp_path, monkeypatch):
     def crash(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr(checkpoint.os, "replace", crash)
+    monkeypatch.setattr(files.os, "replace", crash)
     net.weights[0] += 1.0
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(WriteError, match=r"cannot write .*model.npz: disk full"):
         checkpoint.save_model(tmp_path, net, {"version": 2})
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
@@ -110,7 +128,7 @@ def test_a_bare_pickle_is_not_an_archive(tmp_path):
 
 
 def test_architecture_mismatch_is_reported(tmp_path):
-    from bpnn_xp.backend import resolve_device
+    from bpnn_xp.backends import resolve_device
 
     net = random_network(resolve_device("cpu"), [3, 4, 2], "relu")
     path = checkpoint.save_model(tmp_path, net)

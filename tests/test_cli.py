@@ -107,7 +107,7 @@ def test_predict_npy_and_png(digits_run, tmp_path):
     from bpnn_xp.workflow import predict_classes
 
     saved = load_model(out)
-    expected, _ = predict_classes(saved.network, saved.preprocessing.apply(digits.images[:20].reshape(20, -1) / 16.0), "float32")
+    expected, _ = predict_classes(saved.network, saved.preprocessing.apply(digits.images[:20].reshape(20, -1) / 16.0))
     assert [r["class"] for r in rows[:20]] == expected.tolist()
 
 
@@ -219,8 +219,8 @@ def test_resume_continues_training(tmp_path):
         (["--hidden", "0"], "--hidden takes positive integers"),
         (["--hidden", "32,,8"], "--hidden takes positive integers"),
         (["--batch-size", "-5"], "--batch-size must be a positive integer"),
-        (["--lr", "0"], "--lr must be positive"),
-        (["--l2", "-1"], "--l2 and --l1 must be >= 0"),
+        (["--lr", "0"], "--lr must be a positive number"),
+        (["--l2", "-1"], "--l2 must be a number >= 0"),
         (["--device", "cuda:x"], "bad GPU index"),
         (["--device", "tpu"], "unknown device 'tpu'"),
         (["--dtype", "float16"], "--dtype must be float32 or float64"),
@@ -267,7 +267,7 @@ def test_every_command_has_help():
 @pytest.mark.parametrize(
     "args,message",
     [
-        (["--early-stopping", "-1"], "--early-stopping takes a number of epochs >= 0"),
+        (["--early-stopping", "-1"], "--early-stopping must be a whole number >= 0"),
         (["--early-stopping", "3", "--val-fraction", "0"], "give --val-fraction > 0"),
     ],
 )

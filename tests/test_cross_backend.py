@@ -7,7 +7,7 @@ import functools
 import numpy as np
 
 from bpnn_xp import Network, Trainer
-from bpnn_xp.backend import Backend, resolve_device, to_numpy
+from bpnn_xp.backends import Backend, resolve_device, to_numpy
 from bpnn_xp.data import one_hot
 from tests.backends import TOLERANCE, assert_close, relative_max_difference
 

@@ -41,7 +41,7 @@ def test_generated_sets(name, n, classes):
 
 
 def test_unknown_dataset_lists_valid_names():
-    with pytest.raises(BpnnValueError, match="unknown dataset 'cifar'.*" + ".*".join(DATASETS[:3])):
+    with pytest.raises(BpnnValueError, match="unknown dataset 'cifar'.*" + ".*".join(list(DATASETS)[:3])):
         load_dataset("cifar")
 
 

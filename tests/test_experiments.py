@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from bpnn_xp import Network, Trainer, evaluate
-from bpnn_xp.backend import to_numpy
+from bpnn_xp.backends import to_numpy
 from bpnn_xp.data import blobs, one_hot, xor_points
 
 
@@ -13,7 +13,7 @@ def test_xor_is_learned_to_100_percent(backend):
     X, labels = xor_points()
     X, Y = backend.asarray(X, "float64"), backend.asarray(one_hot(labels, 1), "float64")
     net = Network.create([2, 4, 1], "tanh", "sigmoid_cross_entropy", init="glorot", seed=0, device=backend, dtype="float64")
-    Trainer(net, "adam", lr=0.05, batch_size=0).fit(X, Y, epochs=500)
+    Trainer(net, "adam", lr=0.05, batch_size="full").fit(X, Y, epochs=500)
     assert evaluate(net, X, Y)[1] == 1.0
 
 
@@ -24,7 +24,7 @@ def test_identity_network_cannot_learn_xor(backend):
     net = Network.create(
         [2, 8, 8, 1], "identity", "sigmoid_cross_entropy", init="glorot", seed=0, device=backend, dtype="float64"
     )
-    Trainer(net, "adam", lr=0.05, batch_size=0).fit(X, Y, epochs=500)
+    Trainer(net, "adam", lr=0.05, batch_size="full").fit(X, Y, epochs=500)
     assert evaluate(net, X, Y)[1] <= 0.75
 
 
@@ -44,7 +44,7 @@ def test_zero_initialization_keeps_hidden_units_identical(backend):
     X, labels = X[:120], labels[:120]  # unbalanced classes, so the output layer does get a gradient
     X, Y = backend.asarray(X, "float64"), backend.asarray(one_hot(labels, 3), "float64")
     net = Network.create([2, 6, 3], "sigmoid", "softmax_cross_entropy", init="zeros", device=backend, dtype="float64")
-    Trainer(net, "sgd", lr=0.5, batch_size=0).fit(X, Y, epochs=50)
+    Trainer(net, "sgd", lr=0.5, batch_size="full").fit(X, Y, epochs=50)
     W1, W2 = to_numpy(net.weights[0]), to_numpy(net.weights[1])
     assert np.abs(W2).max() > 1e-3, "training did change the weights"
     assert np.allclose(W1, W1[:, :1]), "hidden units' incoming weights differ"
@@ -55,7 +55,7 @@ def test_random_initialization_breaks_the_symmetry(backend):
     X, labels = blobs(n_per_class=50, seed=3)
     X, Y = backend.asarray(X, "float64"), backend.asarray(one_hot(labels, 3), "float64")
     net = Network.create([2, 6, 3], "sigmoid", "softmax_cross_entropy", init="uniform", device=backend, dtype="float64")
-    Trainer(net, "sgd", lr=0.5, batch_size=0).fit(X, Y, epochs=50)
+    Trainer(net, "sgd", lr=0.5, batch_size="full").fit(X, Y, epochs=50)
     W1 = to_numpy(net.weights[0])
     assert not np.allclose(W1, W1[:, :1])
 

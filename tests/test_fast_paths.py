@@ -1,4 +1,4 @@
-"""Optional fast paths keep the generic signature and give the generic results (Thinc's rule)."""
+"""Fast paths behind the kernels seam keep the reference's signature and give its results (Thinc's rule)."""
 
 from __future__ import annotations
 
@@ -7,38 +7,48 @@ import inspect
 import numpy as np
 import pytest
 
-from bpnn_xp import fast_numpy
-from bpnn_xp.optimizers import FAST_PATHS, Adam
+from bpnn_xp.backends import Kernels, kernels_for
+from bpnn_xp.backends.numpy_kernels import NumpyKernels
+from bpnn_xp.engine.optimizers import OPTIMIZERS, Adam, get_optimizer
 
 
-def test_numpy_adam_fast_path_is_registered_and_used():
+def test_numpy_gets_the_fast_kernels_and_others_the_reference():
+    import array_api_compat.numpy as np_xp
+    import array_api_strict
+
+    assert type(kernels_for(np_xp)) is NumpyKernels
+    assert type(kernels_for(np_xp, fast=False)) is Kernels
+    assert type(kernels_for(array_api_strict)) is Kernels
     opt = Adam(0.01)
-    params = [np.ones((3, 2), np.float32)]
-    opt.step(params, [np.ones((3, 2), np.float32)])
-    assert FAST_PATHS[("adam", "array_api_compat.numpy")] is fast_numpy.adam_update
-    assert opt._fast_update is fast_numpy.adam_update
-    assert Adam(0.01, fast=False)._fast_update is None
+    opt.step([np.ones((3, 2), np.float32)], [np.ones((3, 2), np.float32)])
+    assert isinstance(opt.kernels, NumpyKernels)
+    slow = Adam(0.01, fast=False)
+    slow.step([np.ones((3, 2), np.float32)], [np.ones((3, 2), np.float32)])
+    assert type(slow.kernels) is Kernels
 
 
-def test_fast_path_signature_matches_the_generic_call():
-    """The engine calls fast updates as f(opt, i, p, g, m, v, lr_t, eps_t)."""
-    names = list(inspect.signature(fast_numpy.adam_update).parameters)
-    assert names == ["opt", "i", "p", "g", "m", "v", "lr_t", "eps_t"]
+@pytest.mark.parametrize("name", [n for n, f in vars(NumpyKernels).items() if callable(f) and not n.startswith("_")])
+def test_fast_kernel_signature_matches_the_reference(name):
+    if not hasattr(Kernels, name):
+        pytest.skip(f"{name} is a NumPy helper, not a kernel")
+    fast, reference = (list(inspect.signature(getattr(c, name)).parameters) for c in (NumpyKernels, Kernels))
+    assert fast == reference
 
 
+@pytest.mark.parametrize("optimizer", sorted(OPTIMIZERS))
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_numpy_adam_fast_path_equals_generic_bit_for_bit(dtype):
+def test_numpy_fast_paths_equal_the_reference_bit_for_bit(optimizer, dtype):
     rng = np.random.default_rng(0)
     shapes = [(7, 5), (5,), (5, 3), (3,)]
     start = [rng.normal(size=s).astype(dtype) for s in shapes]
     fast_params, slow_params = [p.copy() for p in start], [p.copy() for p in start]
-    fast, slow = Adam(0.01), Adam(0.01, fast=False)
+    fast, slow = get_optimizer(optimizer, 0.01), get_optimizer(optimizer, 0.01, fast=False)
     for _ in range(25):
         grads = [rng.normal(size=s).astype(dtype) for s in shapes]
         fast.step(fast_params, grads)
         slow.step(slow_params, grads)
-    assert fast._fast_update is not None and slow._fast_update is None
+    assert type(slow.kernels) is Kernels
     for a, b in zip(fast_params, slow_params):
         assert a.dtype == dtype and np.array_equal(a, b)
-    for key in ("m", "v"):
+    for key in fast.state:
         assert all(np.array_equal(a, b) for a, b in zip(fast.state[key], slow.state[key]))

@@ -15,11 +15,11 @@ from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 from bpnn_xp import Network, Trainer, checkpoint, gradient_check, resolve_device  # noqa: E402
-from bpnn_xp.activations import ACTIVATIONS  # noqa: E402
 from bpnn_xp.data import one_hot  # noqa: E402
 from bpnn_xp.data.idx import parse_idx, write_idx  # noqa: E402
+from bpnn_xp.engine.activations import ACTIVATIONS  # noqa: E402
+from bpnn_xp.engine.optimizers import OPTIMIZERS  # noqa: E402
 from bpnn_xp.errors import BpnnError, DataFileError  # noqa: E402
-from bpnn_xp.optimizers import OPTIMIZERS  # noqa: E402
 
 FUZZ = settings(max_examples=40, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 CPU = resolve_device("cpu")

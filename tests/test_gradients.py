@@ -62,7 +62,7 @@ def test_course_cost_equals_the_notes_formula(backend):
     """J(Theta) computed from logits equals the notes' -y log h - (1-y) log(1-h) + lambda/2m sum Theta^2."""
     import numpy as np
 
-    from bpnn_xp.backend import to_numpy
+    from bpnn_xp.backends import to_numpy
 
     net = random_network(backend, [4, 5, 3], "sigmoid", "sigmoid_cross_entropy", seed=2)
     X, Y = random_problem(backend, [4, 5, 3], m=8, seed=3)

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 from bpnn_xp import Network, Trainer
-from bpnn_xp.backend import to_numpy
+from bpnn_xp.backends import to_numpy
+from bpnn_xp.engine.initializers import INITIALIZERS
+from bpnn_xp.engine.optimizers import OPTIMIZERS, get_optimizer
 from bpnn_xp.errors import BpnnValueError
-from bpnn_xp.initializers import INITIALIZERS
-from bpnn_xp.optimizers import OPTIMIZERS, get_optimizer
 from tests.backends import assert_close
 from tests.helpers import random_network, random_problem
 
@@ -90,10 +90,10 @@ def test_bad_sizes_are_rejected(sizes):
         Network.create(sizes)
 
 
-@pytest.mark.parametrize("bad", [-1, 1.5, "ten"])
+@pytest.mark.parametrize("bad", [-1, 0, None, 1.5, "ten"])
 def test_bad_batch_size(bad):
     net = Network.create([2, 2])
-    with pytest.raises(BpnnValueError, match="batch size must be a positive integer"):
+    with pytest.raises(BpnnValueError, match="batch size must be a positive whole number, or 'full'"):
         Trainer(net, "sgd", batch_size=bad)
 
 

@@ -94,7 +94,7 @@ def test_label_problems():
 def test_model_and_data_of_different_shapes():
     net, X, _, _ = small()
     with pytest.raises(BpnnValueError, match="the model takes 2 features per sample, got data of shape"):
-        predict_classes(net, np.zeros((3, 5)), "float64")
+        predict_classes(net, np.zeros((3, 5)))
 
 
 def test_every_error_is_a_value_or_type_error_subclass():
@@ -119,7 +119,7 @@ def test_divergence_names_the_epoch_and_keeps_good_parameters():
 
 def test_cli_divergence_exits_1_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
     """A NaN cost in epoch 3: exit 1, the message names the epoch, the epoch-2 checkpoint stays."""
-    from bpnn_xp.training import Trainer as RealTrainer
+    from bpnn_xp.engine.training import Trainer as RealTrainer
 
     original = RealTrainer._run_epoch
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from bpnn_xp import Network
-from bpnn_xp.backend import resolve_device, to_numpy
-from bpnn_xp.optimizers import get_optimizer
+from bpnn_xp.backends import resolve_device, to_numpy
+from bpnn_xp.engine.optimizers import get_optimizer
 from tests.helpers import ACTIVATION_NAMES, COST_CASES, make_cost, random_network, random_problem
 
 torch = pytest.importorskip("torch", reason="torch is not installed (pip install '.[torch]')")

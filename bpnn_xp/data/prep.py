@@ -91,5 +91,9 @@ class Preprocessing:
             raise BpnnValueError("standardization was asked for but never fitted on training data")
         return (X - self.mean) / self.std
 
+    def invert(self, X: np.ndarray) -> np.ndarray:
+        """The features before ``apply`` (pixels for pictures)."""
+        return X * self.std + self.mean if self.standardize else X
+
     def arrays(self) -> dict[str, np.ndarray]:
         return {"preprocess.mean": self.mean, "preprocess.std": self.std} if self.standardize else {}

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..backend import host_rng
+from ..backends import host_rng
 
 BLOB_CENTERS = ((0.0, -2.0), (2.0, 2.0), (-2.0, 2.0))
 

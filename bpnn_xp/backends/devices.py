@@ -1,8 +1,7 @@
-"""Backends and devices: the one module that names NumPy, CuPy and torch.
-
-A device string ("cpu", "cuda:1", "array-api-strict:device1", "torch:mps", ...) resolves to a
-:class:`Backend`: an array-API namespace plus a device. Engine modules never import an array
-library; they take ``xp`` from their inputs and call the helpers here to move host arrays in and out.
+"""Devices: a device string ("cpu", "cuda:1", "array-api-strict:device1", "torch:mps", ...) resolves
+to a :class:`Backend`, an array-API namespace plus a device. With the kernels seam, this package is
+the only place that names NumPy, CuPy or torch; the engine takes ``xp`` from its inputs and calls the
+helpers here to move host arrays in and out and to run inside the arrays' device context.
 """
 
 from __future__ import annotations
@@ -15,7 +14,7 @@ from typing import Any
 import array_api_compat
 import numpy as np
 
-from .errors import DeviceError, unknown_name
+from ..errors import DeviceError, unknown_name
 
 DEVICE_HELP = "cpu, cuda, cuda:N, auto, array-api-strict[:DEVICE], torch, torch:cuda:N, torch:mps"
 DTYPES = ("float32", "float64")
@@ -62,13 +61,33 @@ class Backend:
             torch.cuda.synchronize(self.device)
 
 
+def as_backend(device: str | Backend) -> Backend:
+    """A Backend from a device string, or the Backend itself."""
+    return device if isinstance(device, Backend) else resolve_device(device)
+
+
+def device_context(array: Any) -> contextlib.AbstractContextManager:
+    """A context that makes ``array``'s device current, so new arrays land beside it.
+
+    CuPy (and torch on CUDA) allocate ``zeros_like``/``asarray(copy=True)`` on the *current* GPU and
+    array-api-compat ignores ``device=`` for CuPy: without this, a cuda:1 network gets arrays on GPU 0.
+    """
+    if array_api_compat.is_cupy_array(array):
+        return array.device
+    if array_api_compat.is_torch_array(array) and array.device.type == "cuda":
+        import torch
+
+        return torch.cuda.device(array.device)
+    return contextlib.nullcontext()
+
+
 def resolve_device(spec: str = "cpu") -> Backend:
     """Turn a device string into a Backend, or raise DeviceError naming what is available."""
     spec = (spec or "cpu").strip().lower()
     if spec in ("cpu", "numpy"):
         return _numpy_backend()
     if spec == "auto":
-        return resolve_device("cuda") if _cupy_gpu_count() > 0 else _numpy_backend()
+        return resolve_device("cuda") if cupy_gpu_count() > 0 else _numpy_backend()
     if spec == "cuda" or spec.startswith("cuda:") or spec == "cupy":
         return _cupy_backend(_device_index(spec))
     if spec == "array-api-strict" or spec.startswith("array-api-strict:"):
@@ -86,10 +105,12 @@ def _device_index(spec: str) -> int:
 
 
 def _numpy_backend() -> Backend:
-    return Backend("cpu", array_api_compat.array_namespace(np.empty(0)), "cpu", "numpy")
+    import array_api_compat.numpy as xp
+
+    return Backend("cpu", xp, "cpu", "numpy")
 
 
-def _cupy_gpu_count() -> int:
+def cupy_gpu_count() -> int:
     """How many GPUs CuPy can see; 0 when CuPy is missing or has no working driver."""
     if importlib.util.find_spec("cupy") is None:
         return 0
@@ -108,7 +129,7 @@ def _cupy_backend(index: int) -> Backend:
             "pip install 'bpnn_xp[cuda12]' (or [cuda13]), or use --device cpu. "
             f"Available here: {', '.join(available_device_names())}"
         )
-    count = _cupy_gpu_count()
+    count = cupy_gpu_count()
     if count == 0:
         raise DeviceError(
             "CuPy is installed but sees no CUDA GPU (no driver or no device); use --device cpu. "
@@ -116,9 +137,9 @@ def _cupy_backend(index: int) -> Backend:
         )
     if index >= count:
         raise DeviceError(f"GPU index {index} is out of range: this machine has {count} GPU(s), cuda:0..cuda:{count - 1}")
+    import array_api_compat.cupy as xp  # array_namespace(cupy.empty(0)) would touch GPU 0
     import cupy
 
-    xp = array_api_compat.array_namespace(cupy.empty(0))
     device = cupy.cuda.Device(index)
     return Backend(f"cuda:{index}", xp, device, "cupy", lambda: cupy.cuda.Device(index))
 
@@ -155,20 +176,23 @@ def _torch_backend(device_name: str) -> Backend:
             raise DeviceError(f"torch sees {count} CUDA GPU(s); torch:cuda:{index} is not available")
     if device.type == "mps" and not torch.backends.mps.is_available():
         raise DeviceError("torch:mps asked for but Apple's MPS is not available here; use torch or cpu")
-    xp = array_api_compat.array_namespace(torch.empty(0))
+    import array_api_compat.torch as xp
+
     return Backend(f"torch:{device}" if device.type != "cpu" else "torch", xp, device, "torch")
 
 
 def backend_of(array: Any) -> Backend:
     """The Backend an existing array lives on (namespace and device)."""
-    xp = array_api_compat.array_namespace(array)
     device = array_api_compat.device(array)
     if array_api_compat.is_numpy_array(array):
         return _numpy_backend()
     if array_api_compat.is_cupy_array(array):
         return _cupy_backend(device.id)
     if array_api_compat.is_torch_array(array):
+        import array_api_compat.torch as xp
+
         return Backend("torch" if device.type == "cpu" else f"torch:{device}", xp, device, "torch")
+    xp = array_api_compat.array_namespace(array)
     return Backend(f"array-api-strict:{device}", xp, device, "array_api_strict")
 
 
@@ -204,7 +228,7 @@ def host_rng(seed: int | np.random.Generator | None) -> np.random.Generator:
 def available_device_names() -> list[str]:
     """Device strings that resolve on this machine right now."""
     names = ["cpu"]
-    names += [f"cuda:{i}" for i in range(_cupy_gpu_count())]
+    names += [f"cuda:{i}" for i in range(cupy_gpu_count())]
     if importlib.util.find_spec("array_api_strict") is not None:
         names.append("array-api-strict")
     if importlib.util.find_spec("torch") is not None:

@@ -11,18 +11,32 @@ each flattened row-major (C order).
 
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 from array_api_compat import array_namespace
 from array_api_compat import device as device_of
 
-from . import backend as backends
+from .. import backends
+from ..errors import BpnnValueError
 from .activations import Activation, get_activation
 from .costs import Cost, get_cost
-from .errors import BpnnValueError
 from .initializers import get_initializer
+
+Method = TypeVar("Method", bound=Callable[..., Any])
+
+
+def on_network_device(method: Method) -> Method:
+    """Run a Network method inside its arrays' device context (CuPy allocates on the current GPU)."""
+
+    @functools.wraps(method)
+    def wrapper(self: Network, *args: Any, **kwargs: Any) -> Any:
+        with backends.device_context(self.weights[0]):
+            return method(self, *args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
 
 
 class Network:
@@ -50,6 +64,8 @@ class Network:
         if self.cost_function.name == "softmax_cross_entropy" and self.weights[-1].shape[1] < 2:
             raise BpnnValueError("softmax_cross_entropy needs at least 2 outputs; for one output use sigmoid_cross_entropy")
         for i, (w, b) in enumerate(zip(self.weights, self.biases)):
+            if not (self.xp.isdtype(w.dtype, "real floating") and w.dtype == b.dtype == self.weights[0].dtype):
+                raise BpnnValueError(f"layer {i + 1}: parameters must all be float32 or all float64, got {w.dtype}/{b.dtype}")
             if w.ndim != 2 or b.ndim != 1 or b.shape[0] != w.shape[1]:
                 raise BpnnValueError(f"layer {i + 1}: weights must be (fan_in, fan_out) and bias (fan_out,)")
             if i and w.shape[0] != self.weights[i - 1].shape[1]:
@@ -74,13 +90,15 @@ class Network:
         Biases start at zero; the weights' random draw breaks the symmetry between hidden units.
         """
         sizes = validate_sizes(sizes)
-        backend = device if isinstance(device, backends.Backend) else backends.resolve_device(device)
+        backend = backends.as_backend(device)
+        backend.dtype(dtype)  # refuses anything but float32/float64
         rng = backends.host_rng(seed)
         draw = get_initializer(init)
         weights, biases = [], []
-        for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
-            weights.append(backend.asarray(draw(rng, fan_in, fan_out), dtype))
-            biases.append(backend.asarray([0.0] * fan_out, dtype))
+        with backend.use():
+            for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
+                weights.append(backend.asarray(draw(rng, fan_in, fan_out), dtype))
+                biases.append(backend.asarray([0.0] * fan_out, dtype))
         return cls(weights, biases, activation, cost)
 
     @property
@@ -101,6 +119,7 @@ class Network:
     def n_params(self) -> int:
         return sum(math.prod(p.shape) for p in self.params)
 
+    @on_network_device
     def copy(self) -> Network:
         """A deep copy on the same device."""
         xp = self.xp
@@ -113,39 +132,52 @@ class Network:
 
     def to(self, device: str | backends.Backend, dtype: str | None = None) -> Network:
         """A copy of this network on another backend/device (through host memory)."""
-        backend = device if isinstance(device, backends.Backend) else backends.resolve_device(device)
+        backend = backends.as_backend(device)
         dtype = dtype or str(backends.to_numpy(self.weights[0][:1, :1]).dtype)
-        move = lambda p: backend.asarray(backends.to_numpy(p), dtype)  # noqa: E731
-        return Network([move(w) for w in self.weights], [move(b) for b in self.biases], self.activations, self.cost_function)
+        with backend.use():
+            moved = [backend.asarray(backends.to_numpy(p), dtype) for p in self.params]
+        return Network(moved[0::2], moved[1::2], self.activations, self.cost_function)
 
     # ------------------------------------------------------------------ forward
-    def logits(self, X: Any) -> Any:
-        """Output pre-activations z_L for a batch X of shape (m, n_inputs)."""
-        a = X
-        last = len(self.weights) - 1
+    def _forward(self, X: Any, record: bool) -> tuple[Any, list[Any], list[Any]]:
+        """The one forward loop: (logits z_L, hidden z's, [X, hidden a's]); lists filled if ``record``."""
+        zs: list[Any] = []
+        activations: list[Any] = [X]
+        a, last = X, len(self.weights) - 1
         for i, (w, b) in enumerate(zip(self.weights, self.biases)):
             z = a @ w
             z += b
-            a = z if i == last else self.activations[i].fn(z, self.xp)
-        return a
+            if i == last:
+                return z, zs, activations
+            a = self.activations[i].fn(z, self.xp)
+            if record:
+                zs.append(z)
+                activations.append(a)
+        raise AssertionError("unreachable: a network has at least one layer")
 
+    @on_network_device
+    def logits(self, X: Any) -> Any:
+        """Output pre-activations z_L for a batch X of shape (m, n_inputs)."""
+        return self._forward(X, record=False)[0]
+
+    @on_network_device
     def feedforward(self, X: Any) -> Any:
         """Network outputs a_L (class probabilities for the cross-entropy costs)."""
-        return self.cost_function.predict(self.logits(X), self.xp)
+        return self.cost_function.predict(self._forward(X, record=False)[0], self.xp)
 
+    @on_network_device
     def predict(self, X: Any) -> Any:
-        """Predicted class index per row (argmax of the outputs; the threshold 0.5 for one output)."""
-        z = self.logits(X)
-        if z.shape[1] == 1:
-            return self.xp.astype(self.cost_function.predict(z, self.xp)[:, 0] > 0.5, self.xp.int64)
-        return self.xp.argmax(z, axis=1)
+        """Predicted class index per row, as the cost reads its outputs (see ``Cost.classes``)."""
+        return self.cost_function.classes(self._forward(X, record=False)[0], self.xp)
 
     # ------------------------------------------------------------------ cost and gradients
+    @on_network_device
     def cost(self, X: Any, Y: Any, l2: float = 0.0, l1: float = 0.0, n: int | None = None) -> Any:
         """Mean cost plus penalties, as a 0-d array on the device (no host sync)."""
-        data_cost = self.cost_function.fn(self.logits(X), Y, self.xp)
+        data_cost = self.cost_function.fn(self._forward(X, record=False)[0], Y, self.xp)
         return data_cost + self.penalty(l2, l1, n or X.shape[0])
 
+    @on_network_device
     def penalty(self, l2: float = 0.0, l1: float = 0.0, n: int = 1) -> Any:
         """l2/(2n) sum W^2 + l1/n sum |W| over weights only (biases are not penalized)."""
         xp = self.xp
@@ -166,48 +198,44 @@ class Network:
         cost, grads, _ = self.forward_backward(X, Y, l2, l1, n)
         return cost, grads
 
+    @on_network_device
     def forward_backward(
         self, X: Any, Y: Any, l2: float = 0.0, l1: float = 0.0, n: int | None = None
     ) -> tuple[Any, list[Any], Any]:
         """``backprop`` that also returns the output logits z_L (for accuracy without a second pass)."""
         xp = self.xp
         m = X.shape[0]
-        n = n or m
-        zs, activations = [], [X]
-        a = X
-        last = len(self.weights) - 1
-        for i, (w, b) in enumerate(zip(self.weights, self.biases)):
-            z = a @ w
-            z += b
-            zs.append(z)
-            if i < last:
-                a = self.activations[i].fn(z, xp)
-                activations.append(a)
-        logits = zs[-1]
+        logits, zs, activations = self._forward(X, record=True)
         cost, delta = self.cost_function.fn_and_delta(logits, Y, xp)
         delta *= 1.0 / m  # scale the (small) output delta once instead of every gradient
         grads: list[Any] = [None] * (2 * len(self.weights))
-        for i in range(last, -1, -1):
+        for i in range(len(self.weights) - 1, -1, -1):
             grads[2 * i] = activations[i].T @ delta
             grads[2 * i + 1] = xp.sum(delta, axis=0)
             if i > 0:  # no delta is needed for the input layer
                 delta = delta @ self.weights[i].T
                 delta = self.activations[i - 1].backward(zs[i - 1], activations[i], delta, xp)
         if l2 or l1:
-            cost = cost + self.penalty(l2, l1, n)
-            for i, w in enumerate(self.weights):
-                if l2:
-                    grads[2 * i] += w * (l2 / n)
-                if l1:
-                    grads[2 * i] += xp.sign(w) * (l1 / n)
+            cost = cost + self.penalty(l2, l1, n or m)
+            self._add_penalty_gradients(grads, l2, l1, n or m)
         return cost, grads, logits
 
+    def _add_penalty_gradients(self, grads: list[Any], l2: float, l1: float, n: int) -> None:
+        """grad W += l2/n W + l1/n sign(W); biases are not penalized."""
+        for i, w in enumerate(self.weights):
+            if l2:
+                grads[2 * i] += w * (l2 / n)
+            if l1:
+                grads[2 * i] += self.xp.sign(w) * (l1 / n)
+
     # ------------------------------------------------------------------ flat vectors
+    @on_network_device
     def flatten(self, arrays: Sequence[Any] | None = None) -> Any:
         """One 1-D vector of all parameters (or of ``arrays`` in the same order, e.g. gradients)."""
         xp = self.xp
         return xp.concat([xp.reshape(p, (-1,)) for p in (arrays if arrays is not None else self.params)])
 
+    @on_network_device
     def unflatten(self, vector: Any) -> list[Any]:
         """Split a flat vector into arrays shaped like ``params`` (views where the namespace allows)."""
         if vector.shape != (self.n_params,):
@@ -226,6 +254,7 @@ class Network:
         self.biases = params[1::2]
 
     # ------------------------------------------------------------------ course layout
+    @on_network_device
     def to_course_thetas(self) -> list[Any]:
         """Weights in the course notes' layout: Theta_l of shape (fan_out, fan_in + 1), bias in column 0."""
         xp = self.xp

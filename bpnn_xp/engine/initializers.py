@@ -10,7 +10,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from .errors import unknown_name
+from ..errors import canonical_name
 
 COURSE_EPSILON = 0.12
 
@@ -59,7 +59,4 @@ ALIASES = {"xavier": "glorot", "course": "uniform", "kaiming": "he", "zero": "ze
 
 def get_initializer(name: str) -> Callable[..., Any]:
     """An initializer from its name; unknown names list the valid ones."""
-    key = ALIASES.get(str(name).lower().replace("-", "_"), str(name).lower().replace("-", "_"))
-    if key not in INITIALIZERS:
-        raise unknown_name("initializer", name, sorted(INITIALIZERS))
-    return INITIALIZERS[key]
+    return INITIALIZERS[canonical_name("initializer", name, sorted(INITIALIZERS), ALIASES)]

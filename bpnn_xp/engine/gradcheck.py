@@ -12,6 +12,7 @@ from typing import Any
 
 from array_api_compat import array_namespace
 
+from .. import backends
 from .network import Network
 
 
@@ -20,6 +21,11 @@ def numerical_gradient(network: Network, X: Any, Y: Any, l2: float = 0.0, l1: fl
 
     One pair of cost evaluations per parameter (each vectorized over the batch): for small networks.
     """
+    with backends.device_context(network.weights[0]):
+        return _central_differences(network, X, Y, l2, l1, eps)
+
+
+def _central_differences(network: Network, X: Any, Y: Any, l2: float, l1: float, eps: float) -> Any:
     xp = network.xp
     probe = network.copy()
     theta = network.flatten()

@@ -11,7 +11,7 @@ from typing import Any
 
 from array_api_compat import array_namespace
 
-from .errors import BpnnValueError, unknown_name
+from ..errors import BpnnValueError, canonical_name
 
 
 class Activation:
@@ -111,6 +111,17 @@ class LeakyReLU(Activation):
         return grad_a
 
 
+class Softmax(Activation):
+    """Row-wise softmax, shifted by the row maximum so exp never overflows (an output layer only)."""
+
+    name = "softmax"
+
+    def _fn(self, xp: Any, z: Any) -> Any:
+        e = xp.exp(z - xp.max(z, axis=1, keepdims=True))
+        e /= xp.sum(e, axis=1, keepdims=True)
+        return e
+
+
 class Identity(Activation):
     """No activation, g(z) = z: a stack of these is one linear map (the linear-network experiment)."""
 
@@ -124,14 +135,11 @@ class Identity(Activation):
 
 
 ACTIVATIONS: dict[str, type[Activation]] = {cls.name: cls for cls in (Sigmoid, Tanh, ReLU, LeakyReLU, Identity)}
-ALIASES = {"linear": "identity", "none": "identity", "logistic": "sigmoid", "leaky-relu": "leaky_relu"}
+ALIASES = {"linear": "identity", "none": "identity", "logistic": "sigmoid", "leakyrelu": "leaky_relu"}
 
 
 def get_activation(name: str | Activation) -> Activation:
     """An Activation from its name (or the object itself); unknown names list the valid ones."""
     if isinstance(name, Activation):
         return name
-    key = ALIASES.get(str(name).lower(), str(name).lower())
-    if key not in ACTIVATIONS:
-        raise unknown_name("activation", name, sorted(ACTIVATIONS))
-    return ACTIVATIONS[key]()
+    return ACTIVATIONS[canonical_name("activation", name, sorted(ACTIVATIONS), ALIASES)]()

@@ -12,8 +12,8 @@ from typing import Any
 
 from array_api_compat import array_namespace
 
-from .activations import Activation, Identity, Sigmoid, get_activation
-from .errors import unknown_name
+from ..errors import canonical_name
+from .activations import Activation, Identity, Sigmoid, Softmax, get_activation
 
 
 class Cost:
@@ -26,13 +26,31 @@ class Cost:
         """Mean cost over the batch (a 0-d array on the device), from the output logits z."""
         return self.fn_and_delta(z, y, xp)[0]
 
-    def delta(self, z: Any, y: Any, xp: Any = None) -> Any:
-        """Per-sample output error dJ_i/dz for the batch."""
-        return self.fn_and_delta(z, y, xp)[1]
-
     def predict(self, z: Any, xp: Any = None) -> Any:
         """Output activations (probabilities for the cross-entropies)."""
         return self.output.fn(z, xp)
+
+    # The one place that says which class an output row means (predictions, accuracy, reports).
+    def classes(self, z: Any, xp: Any = None) -> Any:
+        """Predicted class per row from logits: argmax, or output > 0.5 for a single output."""
+        xp = xp or array_namespace(z)
+        if z.shape[1] == 1:
+            return xp.astype(self.predict(z, xp)[:, 0] > 0.5, xp.int64)
+        return xp.argmax(z, axis=1)  # the output activations are monotone: argmax of z is argmax of a
+
+    def class_probabilities(self, z: Any, xp: Any = None) -> Any:
+        """(m, classes) scores per class: the outputs, or [1 - a, a] for a single output."""
+        xp = xp or array_namespace(z)
+        a = self.predict(z, xp)
+        return xp.concat([1.0 - a, a], axis=1) if a.shape[1] == 1 else a
+
+    @staticmethod
+    def target_classes(y: Any, xp: Any = None) -> Any:
+        """Class per row of a target matrix: argmax of one-hot rows, y > 0.5 for a single column."""
+        xp = xp or array_namespace(y)
+        if y.shape[1] == 1:
+            return xp.astype(y[:, 0] > 0.5, xp.int64)
+        return xp.argmax(y, axis=1)
 
     def fn_and_delta(self, z: Any, y: Any, xp: Any = None) -> tuple[Any, Any]:
         """(mean cost, per-sample delta), sharing the work both need."""
@@ -40,17 +58,6 @@ class Cost:
 
     def __repr__(self) -> str:
         return self.name
-
-
-class Softmax(Activation):
-    """Row-wise softmax, shifted by the row maximum so exp never overflows."""
-
-    name = "softmax"
-
-    def _fn(self, xp: Any, z: Any) -> Any:
-        e = xp.exp(z - xp.max(z, axis=1, keepdims=True))
-        e /= xp.sum(e, axis=1, keepdims=True)
-        return e
 
 
 class SoftmaxCrossEntropy(Cost):
@@ -98,6 +105,11 @@ class SigmoidCrossEntropy(Cost):
         delta -= y
         return cost, delta
 
+    def classes(self, z: Any, xp: Any = None) -> Any:
+        """sigmoid(z) > 0.5 is z > 0: no activation needed."""
+        xp = xp or array_namespace(z)
+        return xp.astype(z[:, 0] > 0.0, xp.int64) if z.shape[1] == 1 else xp.argmax(z, axis=1)
+
 
 class MeanSquaredError(Cost):
     """Squared error 1/2 ||a - y||^2 per sample with any output activation; delta = (a - y) g'(z)."""
@@ -119,7 +131,7 @@ class MeanSquaredError(Cost):
 
 
 COSTS = ("softmax_cross_entropy", "sigmoid_cross_entropy", "mse")
-ALIASES = {
+ALIASES = {  # keys as errors.normalize_name leaves them
     "cross_entropy": "softmax_cross_entropy",
     "softmax": "softmax_cross_entropy",
     "ce": "softmax_cross_entropy",
@@ -134,15 +146,12 @@ def get_cost(name: str | Cost, output: str | Activation | None = None) -> Cost:
     """A Cost from its name; ``output`` picks the output activation of ``mse`` (identity by default)."""
     if isinstance(name, Cost):
         return name
-    key = str(name).lower().replace("-", "_")
-    key = ALIASES.get(key, key)
+    key = canonical_name("cost", name, COSTS, ALIASES)
     if key == "softmax_cross_entropy":
         return SoftmaxCrossEntropy()
     if key == "sigmoid_cross_entropy":
         return SigmoidCrossEntropy()
-    if key == "mse":
-        return MeanSquaredError(output if output is not None else Identity())
-    raise unknown_name("cost", name, COSTS)
+    return MeanSquaredError(output if output is not None else Identity())
 
 
-__all__ = ["Cost", "MeanSquaredError", "Sigmoid", "SigmoidCrossEntropy", "Softmax", "SoftmaxCrossEntropy", "get_cost"]
+__all__ = ["Cost", "MeanSquaredError", "SigmoidCrossEntropy", "SoftmaxCrossEntropy", "get_cost"]

@@ -1,0 +1,43 @@
+"""The engine: array-API math only. Imports no array library (it takes ``xp`` from its inputs) and
+nothing from the app layer; it reaches devices and fast paths only through ``bpnn_xp.backends``."""
+
+from .activations import ACTIVATIONS, Activation, get_activation
+from .costs import COSTS, Cost, get_cost
+from .full_batch import MinimizeResult, minimize
+from .gradcheck import gradient_check, numerical_gradient, relative_difference
+from .initializers import INITIALIZERS, get_initializer
+from .network import Network, validate_sizes
+from .optimizers import OPTIMIZER_NAMES, OPTIMIZERS, Optimizer, canonical_optimizer_name, get_optimizer, is_full_batch_method
+from .training import DEFAULT_BATCH_SIZE, FULL_BATCH, BatchProgress, EpochRecord, History, Trainer, check_batch_size, evaluate
+
+__all__ = [
+    "ACTIVATIONS",
+    "COSTS",
+    "DEFAULT_BATCH_SIZE",
+    "FULL_BATCH",
+    "INITIALIZERS",
+    "OPTIMIZERS",
+    "OPTIMIZER_NAMES",
+    "Activation",
+    "BatchProgress",
+    "Cost",
+    "EpochRecord",
+    "History",
+    "MinimizeResult",
+    "Network",
+    "Optimizer",
+    "Trainer",
+    "canonical_optimizer_name",
+    "check_batch_size",
+    "evaluate",
+    "get_activation",
+    "get_cost",
+    "get_initializer",
+    "get_optimizer",
+    "gradient_check",
+    "is_full_batch_method",
+    "minimize",
+    "numerical_gradient",
+    "relative_difference",
+    "validate_sizes",
+]

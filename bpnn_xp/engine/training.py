@@ -1,0 +1,361 @@
+"""Minibatch training: shuffling from the seeded host Generator, batches gathered on the device.
+
+No host-device sync happens per step: the cost and the count of correct predictions are summed on
+the device and read once per epoch (or every ``log_every`` batches for a progress display).
+Full-batch scipy methods (L-BFGS-B, CG, TNC) run through the same ``Trainer.fit``.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from array_api_compat import array_namespace
+from array_api_compat import device as device_of
+
+from .. import backends
+from ..errors import BpnnTypeError, BpnnValueError, DeviceError, DivergenceError
+from .full_batch import minimize
+from .network import Network
+from .optimizers import Optimizer, canonical_optimizer_name, get_optimizer, is_full_batch_method
+
+FULL_BATCH = "full"  # the one spelling of "every step sees the whole training set"
+DEFAULT_BATCH_SIZE = 32  # shared with the launcher (config.TrainConfig)
+
+
+@dataclass
+class EpochRecord:
+    """Metrics of one epoch (one iteration for scipy methods)."""
+
+    epoch: int
+    cost: float
+    accuracy: float
+    val_cost: float | None = None
+    val_accuracy: float | None = None
+    seconds: float = 0.0
+    samples_per_second: float = 0.0
+
+
+@dataclass
+class History:
+    """Per-epoch records; ``as_columns`` gives plot-ready lists."""
+
+    records: list[EpochRecord] = field(default_factory=list)
+    stopped_early: bool = False
+    best_epoch: int | None = None
+
+    def as_columns(self) -> dict[str, list[Any]]:
+        keys = EpochRecord.__dataclass_fields__
+        return {k: [getattr(r, k) for r in self.records] for k in keys}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"records": [asdict(r) for r in self.records], "stopped_early": self.stopped_early, "best_epoch": self.best_epoch}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> History:
+        return cls([EpochRecord(**r) for r in data.get("records", [])], data.get("stopped_early", False), data.get("best_epoch"))
+
+
+@dataclass
+class BatchProgress:
+    """What a progress display sees every ``log_every`` batches (values read from the device)."""
+
+    epoch: int
+    batch: int
+    n_batches: int
+    cost: float
+    accuracy: float
+    samples_per_second: float
+
+
+def evaluate(
+    network: Network, X: Any, Y: Any, batch_size: int = 8192, l2: float = 0.0, l1: float = 0.0, n: int | None = None
+) -> tuple[float, float]:
+    """(mean cost incl. penalties, accuracy) of ``network`` on (X, Y), in batches to bound memory.
+
+    ``n`` is the training-set size the penalties are normalized by, so validation and training
+    costs are comparable; it defaults to the number of rows in X.
+    """
+    xp, cost_function = network.xp, network.cost_function
+    m = X.shape[0]
+    if m == 0:
+        raise BpnnValueError("cannot evaluate on zero samples")
+    with backends.device_context(network.weights[0]):
+        labels = cost_function.target_classes(Y, xp)
+        cost_sum = xp.zeros((), dtype=network.dtype, device=network.device)
+        correct = xp.zeros((), dtype=xp.int64, device=network.device)
+        for start in range(0, m, batch_size):
+            stop = min(start + batch_size, m)  # the array API leaves out-of-bounds slices undefined
+            z = network.logits(X[start:stop, ...])
+            cost_sum += cost_function.fn(z, Y[start:stop, ...], xp) * float(stop - start)
+            correct += xp.sum(xp.astype(cost_function.classes(z, xp) == labels[start:stop], xp.int64))
+        cost = float(cost_sum) / m + float(network.penalty(l2, l1, n or m))
+    return cost, int(correct) / m
+
+
+class EarlyStopping:
+    """Stops when the validation cost has not improved for ``patience`` epochs; keeps the best parameters."""
+
+    def __init__(self, patience: int) -> None:
+        self.patience = patience
+        self.best_cost = math.inf
+        self.best_epoch: int | None = None
+        self.best_params: Any = None
+        self.waited = 0
+
+    def should_stop(self, record: EpochRecord, network: Network) -> bool:
+        """Record this epoch's validation cost; True once patience has run out."""
+        if record.val_cost is not None and record.val_cost < self.best_cost:
+            self.best_cost, self.best_epoch, self.best_params = record.val_cost, record.epoch, network.flatten()
+            self.waited = 0
+            return False
+        self.waited += 1
+        return self.waited >= self.patience
+
+
+class Trainer:
+    """Trains one network with one optimizer; holds what a resumed run needs (epoch, rng, optimizer)."""
+
+    def __init__(
+        self,
+        network: Network,
+        optimizer: str | Optimizer = "adam",
+        lr: float | None = None,
+        batch_size: int | str = DEFAULT_BATCH_SIZE,
+        l2: float = 0.0,
+        l1: float = 0.0,
+        seed: Any = 0,
+    ) -> None:
+        self.network = network
+        self.method = optimizer.name if isinstance(optimizer, Optimizer) else canonical_optimizer_name(optimizer)
+        self.optimizer: Optimizer | None
+        if isinstance(optimizer, Optimizer):
+            self.optimizer = optimizer
+        else:
+            self.optimizer = None if is_full_batch_method(self.method) else get_optimizer(self.method, lr)
+        self.batch_size = check_batch_size(batch_size)
+        self.l2 = _non_negative("l2", l2)
+        self.l1 = _non_negative("l1", l1)
+        self.rng = backends.host_rng(seed)
+        self.epoch = 0
+        self.history = History()
+        self.last_minimize: Any = None  # scipy's summary after a full-batch fit
+
+    # ------------------------------------------------------------------ the loop
+    def fit(
+        self,
+        X: Any,
+        Y: Any,
+        epochs: int = 10,
+        validation: tuple[Any, Any] | None = None,
+        early_stopping: int | None = None,
+        on_epoch: Callable[[EpochRecord], None] | None = None,
+        on_batch: Callable[[BatchProgress], None] | None = None,
+        log_every: int = 0,
+    ) -> History:
+        """Train for ``epochs`` more epochs (iterations for scipy methods) on device arrays (X, Y).
+
+        ``early_stopping=k`` stops when the validation cost has not improved for k epochs and puts
+        back the best parameters; it needs ``validation``. A NaN/Inf cost raises DivergenceError
+        after restoring the last good parameters.
+        """
+        check_training_data(self.network, X, Y)
+        epochs = _whole_number("epochs", epochs)
+        stopper = self._early_stopping(early_stopping, validation)
+        with backends.device_context(self.network.weights[0]):
+            if self.optimizer is None:
+                return self._fit_full_batch(X, Y, epochs, validation, on_epoch)
+            if self.batch_size != FULL_BATCH and self.batch_size > X.shape[0]:
+                warnings.warn(
+                    f"batch size {self.batch_size} is larger than the {X.shape[0]} training samples: training uses full batches",
+                    stacklevel=2,
+                )
+            for _ in range(epochs):
+                record = self._guarded_epoch(X, Y, on_batch, log_every)
+                self._finish_epoch(record, X.shape[0], validation, on_epoch)
+                if stopper is not None and stopper.should_stop(record, self.network):
+                    self.network.load_flat(stopper.best_params)
+                    self.history.stopped_early, self.history.best_epoch = True, stopper.best_epoch
+                    break
+        return self.history
+
+    @staticmethod
+    def _early_stopping(patience: int | None, validation: Any) -> EarlyStopping | None:
+        if not patience:
+            return None
+        patience = _whole_number("early_stopping", patience)
+        if validation is None:
+            raise BpnnValueError("early stopping watches the validation cost; pass validation=(X_val, Y_val)")
+        return EarlyStopping(patience)
+
+    def _guarded_epoch(self, X: Any, Y: Any, on_batch: Any, log_every: int) -> EpochRecord:
+        """One epoch; on a NaN/Inf cost, put back the parameters, counter and shuffling of the last good one."""
+        last_good, rng_state = self.network.flatten(), self.rng.bit_generator.state
+        record = self._run_epoch(X, Y, on_batch, log_every)
+        if not math.isfinite(record.cost):
+            self.network.load_flat(last_good)
+            self.epoch -= 1
+            self.rng.bit_generator.state = rng_state
+            raise DivergenceError(
+                f"training diverged in epoch {record.epoch}: the cost became {record.cost}; "
+                f"the parameters of epoch {record.epoch - 1} were kept. Try a smaller learning rate "
+                f"(now {self.optimizer.lr:g})"
+            )
+        return record
+
+    def _finish_epoch(self, record: EpochRecord, n: int, validation: Any, on_epoch: Any) -> None:
+        """Add validation metrics, keep the record and tell the caller."""
+        if validation is not None:
+            record.val_cost, record.val_accuracy = evaluate(self.network, *validation, l2=self.l2, l1=self.l1, n=n)
+        self.history.records.append(record)
+        if on_epoch is not None:
+            on_epoch(record)
+
+    def _run_epoch(self, X: Any, Y: Any, on_batch: Callable[[BatchProgress], None] | None, log_every: int) -> EpochRecord:
+        network, xp = self.network, self.network.xp
+        cost_function = network.cost_function
+        n = X.shape[0]
+        batch = n if self.batch_size == FULL_BATCH else min(self.batch_size, n)
+        n_batches = math.ceil(n / batch)
+        labels = cost_function.target_classes(Y, xp)
+        order = backends.from_host(self.rng.permutation(n), like=X)
+        cost_sum = xp.zeros((), dtype=network.dtype, device=network.device)
+        correct = xp.zeros((), dtype=xp.int64, device=network.device)
+        self.epoch += 1
+        started = time.perf_counter()
+        for b in range(n_batches):
+            rows = order[b * batch : min((b + 1) * batch, n)]
+            xb, yb = xp.take(X, rows, axis=0), xp.take(Y, rows, axis=0)
+            cost, grads, logits = network.forward_backward(xb, yb, self.l2, self.l1, n)
+            self.optimizer.step(network.params, grads)
+            cost_sum += cost * float(xb.shape[0])
+            correct += xp.sum(xp.astype(cost_function.classes(logits, xp) == xp.take(labels, rows, axis=0), xp.int64))
+            if on_batch is not None and log_every and ((b + 1) % log_every == 0 or b + 1 == n_batches):
+                seen = min((b + 1) * batch, n)
+                rate = seen / max(time.perf_counter() - started, 1e-9)
+                on_batch(BatchProgress(self.epoch, b + 1, n_batches, float(cost_sum) / seen, int(correct) / seen, rate))
+        seconds = time.perf_counter() - started
+        cost, accuracy = float(cost_sum) / n, int(correct) / n  # the one sync of the epoch
+        return EpochRecord(self.epoch, cost, accuracy, seconds=seconds, samples_per_second=n / max(seconds, 1e-9))
+
+    def _fit_full_batch(self, X: Any, Y: Any, iterations: int, validation: Any, on_epoch: Any) -> History:
+        n = X.shape[0]
+        started = time.perf_counter()
+
+        def record_iteration(iteration: int, cost: float) -> None:
+            nonlocal started
+            self.epoch += 1
+            seconds = time.perf_counter() - started
+            _, accuracy = evaluate(self.network, X, Y)
+            record = EpochRecord(self.epoch, cost, accuracy, seconds=seconds, samples_per_second=n / max(seconds, 1e-9))
+            self._finish_epoch(record, n, validation, on_epoch)
+            started = time.perf_counter()
+
+        result = minimize(self.network, X, Y, self.method, max_iter=iterations, l2=self.l2, l1=self.l1, callback=record_iteration)
+        self.last_minimize = result
+        if not math.isfinite(result.cost):
+            raise DivergenceError(f"{self.method} ended with cost {result.cost}; check the data for NaN/Inf")
+        return self.history
+
+    # ------------------------------------------------------------------ checkpoints
+    def state_dict(self) -> dict[str, Any]:
+        """Everything a resumed run needs besides the parameters: epoch, shuffling stream, history, optimizer."""
+        return {
+            "epoch": self.epoch,
+            "rng_state": self.rng.bit_generator.state,
+            "history": self.history.to_dict(),
+            "optimizer": self.optimizer.state_dict() if self.optimizer is not None else None,
+        }
+
+    def load_state_dict(self, saved: dict[str, Any]) -> None:
+        """Continue from a ``state_dict``: the next epoch, shuffling and optimizer step are exactly as they were."""
+        epoch = saved.get("epoch", 0)
+        if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
+            raise BpnnValueError(f"the saved epoch counter must be a whole number >= 0, got {epoch!r}")
+        if saved.get("rng_state") is not None:
+            try:
+                self.rng.bit_generator.state = saved["rng_state"]
+            except (TypeError, ValueError, KeyError) as exc:
+                raise BpnnValueError(f"the saved random-number state is not usable ({exc})") from None
+        if self.optimizer is not None and saved.get("optimizer"):
+            self.optimizer.load_state_dict(saved["optimizer"], self.network.params)
+        self.history = History.from_dict(saved.get("history") or {})
+        self.epoch = epoch
+
+
+def check_training_data(network: Network, X: Any, Y: Any) -> None:
+    """(X, Y) fit the network: arrays on its namespace, device and dtype, matching shapes, finite
+    values, and targets the cost can use. Otherwise one line that names the problem and the fix."""
+    for name, array in (("X", X), ("Y", Y)):
+        _check_array(network, name, array)
+    xp = network.xp
+    if X.shape[0] == 0:
+        raise BpnnValueError("the training data has zero samples")
+    if X.shape[0] != Y.shape[0]:
+        raise BpnnValueError(f"X has {X.shape[0]} samples but Y has {Y.shape[0]}")
+    if X.shape[1] != network.sizes[0]:
+        raise BpnnValueError(f"X has {X.shape[1]} features but the network's input layer has {network.sizes[0]}")
+    if Y.shape[1] != network.sizes[-1]:
+        raise BpnnValueError(f"Y has {Y.shape[1]} columns but the network has {network.sizes[-1]} outputs; match the class count")
+    if not bool(xp.all(xp.isfinite(X))):
+        raise BpnnValueError("X contains NaN or infinite values; remove or impute them before training")
+    if not bool(xp.all(xp.isfinite(Y))):
+        raise BpnnValueError("Y contains NaN or infinite values")
+    cost = network.cost_function.name
+    if cost in ("softmax_cross_entropy", "sigmoid_cross_entropy") and not bool(xp.all((Y >= 0.0) & (Y <= 1.0))):
+        raise BpnnValueError(f"{cost} needs targets in [0, 1] (one-hot rows); got values outside")
+    if cost == "softmax_cross_entropy" and not bool(xp.all(xp.abs(xp.sum(Y, axis=1) - 1.0) < 1e-3)):
+        raise BpnnValueError(
+            "softmax_cross_entropy needs one class per sample (rows summing to 1); "
+            "for multi-label targets use --cost sigmoid_cross_entropy"
+        )
+
+
+def _check_array(network: Network, name: str, array: Any) -> None:
+    """One training array is on the network's namespace, device and dtype, and 2-D."""
+    xp = network.xp
+    try:
+        namespace = array_namespace(array)
+    except TypeError:
+        raise BpnnTypeError(f"{name} must be an array (NumPy, CuPy, ...), got {type(array).__name__}") from None
+    if namespace is not xp or device_of(array) != network.device:
+        raise DeviceError(
+            f"{name} is on {namespace.__name__.split('.')[-1]}/{device_of(array)} but the network is on "
+            f"{xp.__name__.split('.')[-1]}/{network.device}; move the data with Backend.asarray (same --device)"
+        )
+    if not xp.isdtype(array.dtype, "real floating"):
+        raise BpnnTypeError(f"{name} must hold floating-point numbers, got {array.dtype}; convert it with astype(float32)")
+    if array.dtype != network.dtype:
+        raise BpnnTypeError(f"{name} is {array.dtype} but the network is {network.dtype}; use one dtype for both")
+    if array.ndim != 2:
+        raise BpnnValueError(f"{name} must be 2-D (samples x {'features' if name == 'X' else 'outputs'}), got {array.ndim}-D")
+
+
+def check_batch_size(batch_size: Any) -> int | str:
+    """A positive whole number of samples per step, or ``"full"`` (every step sees all the data)."""
+    if isinstance(batch_size, str) and batch_size.strip().lower() == FULL_BATCH:
+        return FULL_BATCH
+    if isinstance(batch_size, bool) or not hasattr(batch_size, "__index__") or int(batch_size) <= 0:
+        raise BpnnValueError(f"batch size must be a positive whole number, or 'full' for full batch; got {batch_size!r}")
+    return int(batch_size)
+
+
+def _whole_number(what: str, value: Any) -> int:
+    """A whole number >= 0 (NumPy integer scalars welcome), or a clear error."""
+    if isinstance(value, bool) or not hasattr(value, "__index__") or int(value) < 0:
+        raise BpnnValueError(f"{what} must be a whole number >= 0, got {value!r}")
+    return int(value)
+
+
+def _non_negative(what: str, value: float) -> float:
+    value = float(value)
+    if not math.isfinite(value) or value < 0:
+        raise BpnnValueError(f"penalty {what} must be >= 0, got {value}")
+    return value
+
+
+__all__ = ["FULL_BATCH", "BatchProgress", "EarlyStopping", "EpochRecord", "History", "Trainer", "evaluate"]
