@@ -34,6 +34,7 @@ console = Console(stderr=True, soft_wrap=True)  # messages: dynamic text goes th
 PROGRESS_EVERY = 10  # batches between progress-bar updates (each one reads the cost from the device)
 out = Console(soft_wrap=True, markup=False)  # results: file names and reports print verbatim
 DEFAULTS = TrainConfig()
+DEFAULT_HIDDEN = ",".join(str(h) for h in DEFAULTS.hidden)
 
 
 def error(message: str) -> None:
@@ -119,66 +120,63 @@ class TrainingDisplay:
         )
 
 
+Opt = typer.Option
+DatasetOpt = Annotated[str, Opt(help=f"Data set: {_choices('dataset')}.")]
+DataDirOpt = Annotated[str | None, Opt(help="Directory of the MNIST IDX files, or the course .mat file.")]
+DownloadOpt = Annotated[bool, Opt(help="Fetch MNIST into --data-dir (SHA-256 checked).")]
+DeviceOpt = Annotated[str, Opt(help=f"Where to compute: {backends.DEVICE_HELP}.")]
+BatchOpt = Annotated[str, Opt(help="Samples per step, or 'full' for full batch.")]
+HiddenOpt = Annotated[str, Opt(help="Hidden layer sizes, comma separated, e.g. 256,128; none for no hidden layer.")]
+ActivationOpt = Annotated[str, Opt(help=f"Hidden activation: {_choices('activation')}.")]
+CostOpt = Annotated[str, Opt(help=f"Cost (it fixes the output layer): {_choices('cost')}.")]
+OptimizerOpt = Annotated[str, Opt(help=f"Optimizer: {_choices('optimizer')}.")]
+LrOpt = Annotated[float | None, Opt(help="Learning rate (default per optimizer: adam, rmsprop 0.001; sgd 0.5; momentum 0.1).")]
+EpochsOpt = Annotated[int, Opt(help="Epochs (iterations for lbfgs/cg, cost evaluations for tnc); with --resume, epochs more.")]
+L2Opt = Annotated[float, Opt(help="L2 penalty lambda (weights only), as lambda/(2n) sum W^2.")]
+L1Opt = Annotated[float, Opt(help="L1 penalty lambda (weights only).")]
+InitOpt = Annotated[str, Opt(help=f"Initializer: {_choices('init')} (auto: He for relu, else Glorot).")]
+DtypeOpt = Annotated[str, Opt(help="float32 or float64.")]
+SeedOpt = Annotated[int, Opt(help="Seed for splits, initialization and shuffling.")]
+ValOpt = Annotated[float, Opt(help="Share of the data held out for validation.")]
+TestOpt = Annotated[float, Opt(help="Share held out for the final test (mnist uses its own test set).")]
+EarlyOpt = Annotated[int, Opt(help="Stop after this many epochs without validation improvement (0 = off).")]
+StandardizeOpt = Annotated[bool, Opt(help="Standardize with the training split's mean and std (one value each).")]
+OutOpt = Annotated[str | None, Opt("--out", help="Run directory for model.npz/model.json [default: runs/DATASET].")]
+ResumeOpt = Annotated[str | None, Opt(help="Continue a saved run (only --epochs, --lr, --batch-size, --device, --out change).")]
+JsonOpt = Annotated[bool, Opt("--json", help="Print the final metrics as JSON on stdout (no progress bar).")]
+RESUMABLE = {"epochs", "lr", "batch_size", "device", "out_dir", "resume", "json_output"}  # safe to change on --resume
+
+
 @app.command()
 @friendly_errors
 def train(
-    dataset: Annotated[str, typer.Option(help=f"Data set: {_choices('dataset')}.")] = DEFAULTS.dataset,
-    data_dir: Annotated[str | None, typer.Option(help="Directory of the MNIST IDX files, or the course .mat file.")] = None,
-    download: Annotated[bool, typer.Option(help="Fetch MNIST into --data-dir (SHA-256 checked).")] = False,
-    device: Annotated[str, typer.Option(help=f"Where to train: {backends.DEVICE_HELP}.")] = DEFAULTS.device,
-    batch_size: Annotated[str, typer.Option(help="Samples per step, or 'full' for full batch.")] = str(DEFAULTS.batch_size),
-    hidden: Annotated[
-        str, typer.Option(help="Hidden layer sizes, comma separated, e.g. 256,128; none for no hidden layer.")
-    ] = ",".join(map(str, DEFAULTS.hidden)),
-    activation: Annotated[str, typer.Option(help=f"Hidden activation: {_choices('activation')}.")] = DEFAULTS.activation,
-    cost: Annotated[str, typer.Option(help=f"Cost (it fixes the output layer): {_choices('cost')}.")] = DEFAULTS.cost,
-    optimizer: Annotated[str, typer.Option(help=f"Optimizer: {_choices('optimizer')}.")] = DEFAULTS.optimizer,
-    lr: Annotated[
-        float | None,
-        typer.Option(
-            help="Learning rate (default: tuned per optimizer: adam 0.001, rmsprop 0.001, sgd 0.5, momentum/nesterov 0.1)."
-        ),
-    ] = None,
-    epochs: Annotated[
-        int, typer.Option(help="Epochs to train (iterations for lbfgs/cg, cost evaluations for tnc); with --resume, epochs more.")
-    ] = DEFAULTS.epochs,
-    l2: Annotated[float, typer.Option(help="L2 penalty lambda (weights only), as lambda/(2n) sum W^2.")] = DEFAULTS.l2,
-    l1: Annotated[float, typer.Option(help="L1 penalty lambda (weights only).")] = DEFAULTS.l1,
-    init: Annotated[str, typer.Option(help=f"Initializer: {_choices('init')} (auto: He for relu, else Glorot).")] = DEFAULTS.init,
-    dtype: Annotated[str, typer.Option(help="float32 or float64.")] = DEFAULTS.dtype,
-    seed: Annotated[int, typer.Option(help="Seed for splits, initialization and shuffling.")] = DEFAULTS.seed,
-    val_fraction: Annotated[float, typer.Option(help="Share of the data held out for validation.")] = DEFAULTS.val_fraction,
-    test_fraction: Annotated[
-        float, typer.Option(help="Share held out for the final test (mnist uses its own test set).")
-    ] = DEFAULTS.test_fraction,
-    early_stopping: Annotated[
-        int, typer.Option(help="Stop after this many epochs without validation improvement (0 = off).")
-    ] = DEFAULTS.early_stopping,
-    standardize: Annotated[
-        bool, typer.Option(help="Standardize with the training split's mean and std (one value each).")
-    ] = DEFAULTS.standardize,
-    out_dir: Annotated[
-        str | None, typer.Option("--out", help="Run directory for model.npz/model.json [default: runs/DATASET].")
-    ] = None,
-    resume: Annotated[str | None, typer.Option(help="Continue from a saved model/checkpoint (its settings are reused).")] = None,
-    json_output: Annotated[
-        bool, typer.Option("--json", help="Print the final metrics as JSON on stdout (no progress bar).")
-    ] = False,
+    ctx: typer.Context,
+    dataset: DatasetOpt = DEFAULTS.dataset,
+    data_dir: DataDirOpt = None,
+    download: DownloadOpt = False,
+    device: DeviceOpt = DEFAULTS.device,
+    batch_size: BatchOpt = str(DEFAULTS.batch_size),
+    hidden: HiddenOpt = DEFAULT_HIDDEN,
+    activation: ActivationOpt = DEFAULTS.activation,
+    cost: CostOpt = DEFAULTS.cost,
+    optimizer: OptimizerOpt = DEFAULTS.optimizer,
+    lr: LrOpt = None,
+    epochs: EpochsOpt = DEFAULTS.epochs,
+    l2: L2Opt = DEFAULTS.l2,
+    l1: L1Opt = DEFAULTS.l1,
+    init: InitOpt = DEFAULTS.init,
+    dtype: DtypeOpt = DEFAULTS.dtype,
+    seed: SeedOpt = DEFAULTS.seed,
+    val_fraction: ValOpt = DEFAULTS.val_fraction,
+    test_fraction: TestOpt = DEFAULTS.test_fraction,
+    early_stopping: EarlyOpt = DEFAULTS.early_stopping,
+    standardize: StandardizeOpt = DEFAULTS.standardize,
+    out_dir: OutOpt = None,
+    resume: ResumeOpt = None,
+    json_output: JsonOpt = False,
 ) -> None:
     """Train a network and report its test accuracy. With no options: digits on the CPU, in seconds."""
-    from .workflow import open_model, resume_config
-
-    saved = open_model(resume) if resume else None
-    if saved is not None:
-        config = resume_config(saved, epochs=epochs, device=device, out=out_dir or str(saved.run_dir))
-    else:
-        config = TrainConfig(
-            dataset=dataset, data_dir=data_dir, download=download, device=device, batch_size=parse_batch_size(batch_size),
-            hidden=parse_hidden(hidden), activation=activation, cost=cost, optimizer=optimizer, lr=lr, epochs=epochs,
-            l2=l2, l1=l1, init=init, dtype=dtype, seed=seed, val_fraction=val_fraction, test_fraction=test_fraction,
-            early_stopping=early_stopping, standardize=standardize, out=out_dir or f"runs/{dataset}",
-        )  # fmt: skip
-    config = config.validate()  # before any data is loaded
+    saved, config = _config_from_options(ctx, dict(ctx.params))
     metrics = _train_with_display(config, saved, json_output)
     if json_output:
         out.print_json(json.dumps(metrics))
@@ -189,6 +187,40 @@ def train(
         f"model saved to {escape(metrics['model'])}",
         highlight=False,
     )
+
+
+def _given(ctx: typer.Context) -> set[str]:
+    """The options the user typed (or set through the environment), as opposed to defaults."""
+    sources = {k: getattr(ctx.get_parameter_source(k), "name", "") for k in ctx.params}
+    return {k for k, source in sources.items() if source in ("COMMANDLINE", "ENVIRONMENT")}
+
+
+def _config_from_options(ctx: typer.Context, o: dict[str, Any]) -> tuple[Any, TrainConfig]:
+    """(saved run or None, validated TrainConfig) from the train command's options."""
+    if o["resume"]:
+        from .workflow import open_model, resume_config
+
+        refused = sorted(_given(ctx) - RESUMABLE)
+        if refused:
+            names = ", ".join("--" + ("out" if n == "out_dir" else n.replace("_", "-")) for n in refused)
+            raise BpnnValueError(
+                f"--resume continues the saved run, so {names} cannot change; drop them or train a new run with --out"
+            )
+        saved = open_model(o["resume"])
+        given = _given(ctx)
+        changes = {k: o[k] for k in ("epochs", "lr", "device") if k in given}
+        if "batch_size" in given:
+            changes["batch_size"] = parse_batch_size(o["batch_size"])
+        config = resume_config(saved, **changes, out=o["out_dir"] or str(saved.run_dir))
+        return saved, config.validate()
+    config = TrainConfig(
+        dataset=o["dataset"], data_dir=o["data_dir"], download=o["download"], device=o["device"],
+        batch_size=parse_batch_size(o["batch_size"]), hidden=parse_hidden(o["hidden"]), activation=o["activation"],
+        cost=o["cost"], optimizer=o["optimizer"], lr=o["lr"], epochs=o["epochs"], l2=o["l2"], l1=o["l1"], init=o["init"],
+        dtype=o["dtype"], seed=o["seed"], val_fraction=o["val_fraction"], test_fraction=o["test_fraction"],
+        early_stopping=o["early_stopping"], standardize=o["standardize"], out=o["out_dir"] or f"runs/{o['dataset']}",
+    )  # fmt: skip
+    return None, config.validate()  # before any data is loaded
 
 
 def _train_with_display(config: TrainConfig, saved: Any, quiet: bool) -> dict[str, Any]:
