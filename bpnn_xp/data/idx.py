@@ -1,16 +1,20 @@
 """Reading (and writing, for tests) MNIST's IDX files, optionally gzipped, with clear errors.
 
 IDX layout: two zero bytes, a type code (0x08 = unsigned byte), the number of dimensions, then each
-dimension as a big-endian int32, then the data in C order.
+dimension as a big-endian int32, then the data in C order. Files are untrusted: the header is checked
+before anything is allocated, and reading (gzip inflation included) stops where the header says.
 """
 
 from __future__ import annotations
 
 import gzip
 import hashlib
+import math
 import struct
 import urllib.request
+import zlib
 from pathlib import Path
+from typing import BinaryIO, NamedTuple
 
 import numpy as np
 
@@ -23,7 +27,19 @@ MNIST_FILES = {  # name: (SHA-256 of the .gz file as published on the mirrors)
     "t10k-images-idx3-ubyte": "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
     "t10k-labels-idx1-ubyte": "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
 }
+MAX_IDX_BYTES = 1 << 30  # a header claiming more (MNIST's largest file holds 47 MB) is corrupt
+MAX_DOWNLOAD_BYTES = 64 << 20  # the published .gz files are at most 10 MB
+CHUNK_BYTES = 1 << 20
 MIRRORS = ("https://ossci-datasets.s3.amazonaws.com/mnist/", "https://storage.googleapis.com/cvdf-datasets/mnist/")
+
+
+class IdxHeader(NamedTuple):
+    """What an IDX header claims: element type, shape, where the data starts and how many bytes it has."""
+
+    dtype: np.dtype
+    shape: tuple[int, ...]
+    offset: int
+    nbytes: int
 
 
 def read_idx(path: str | Path, expected_ndim: int | None = None) -> np.ndarray:
@@ -31,32 +47,62 @@ def read_idx(path: str | Path, expected_ndim: int | None = None) -> np.ndarray:
     path = Path(path)
     if not path.is_file():
         raise DataFileError(f"IDX file {path} does not exist")
+    gz = path.suffix == ".gz"
     try:
-        raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
-    except (OSError, EOFError, gzip.BadGzipFile) as exc:
-        raise DataFileError(f"{path} is not a readable gzip file ({exc}); download it again") from None
+        with path.open("rb") as file:
+            raw = _read_bounded(gzip.GzipFile(fileobj=file) if gz else file, str(path), expected_ndim)
+    except (OSError, EOFError, zlib.error) as exc:
+        kind = "gzip file" if gz else "file"
+        raise DataFileError(f"{path} is not a readable {kind} ({exc}); download it again") from None
     return parse_idx(raw, str(path), expected_ndim)
 
 
-def parse_idx(raw: bytes, name: str = "IDX data", expected_ndim: int | None = None) -> np.ndarray:
-    """Parse IDX bytes; every malformation is a DataFileError naming what is wrong."""
+def _read_bounded(stream: BinaryIO, name: str, expected_ndim: int | None) -> bytearray:
+    """The stream's bytes read in chunks, stopping as soon as they exceed what the IDX header claims
+    (so a gzip bomb or a corrupt header never makes us inflate or allocate more than the header's size)."""
+    raw, header = bytearray(), None
+    while chunk := stream.read(CHUNK_BYTES):
+        raw += chunk
+        if header is None and len(raw) >= 4 and len(raw) >= 4 + 4 * raw[3]:
+            header = _parse_header(raw, name, expected_ndim)
+        if header is not None and len(raw) > header.offset + header.nbytes:
+            raise DataFileError(
+                f"{name} is longer than its header says: header {header.shape} needs {header.nbytes} data bytes; stopped reading"
+            )
+    return raw
+
+
+def _parse_header(raw: bytes | bytearray, name: str, expected_ndim: int | None) -> IdxHeader:
+    """The header at the start of ``raw``, checked for magic, dimensions and a plausible size."""
     if len(raw) < 4:
         raise DataFileError(f"{name} is too short to be an IDX file ({len(raw)} bytes); it is truncated")
     zero, code, ndim = struct.unpack(">HBB", raw[:4])
     if zero != 0 or code not in TYPE_CODES:
-        raise DataFileError(f"{name} has a bad magic number {raw[:4].hex()}; it is not an IDX file")
+        raise DataFileError(f"{name} has a bad magic number {bytes(raw[:4]).hex()}; it is not an IDX file")
     if expected_ndim is not None and ndim != expected_ndim:
         raise DataFileError(f"{name} has {ndim} dimension(s) where {expected_ndim} were expected; is it the right file?")
-    header = 4 + 4 * ndim
-    if len(raw) < header:
+    offset = 4 + 4 * ndim
+    if len(raw) < offset:
         raise DataFileError(f"{name} is truncated inside its header")
-    shape = struct.unpack(f">{ndim}I", raw[4:header])
+    shape = struct.unpack(f">{ndim}I", raw[4:offset])
     dtype = np.dtype(TYPE_CODES[code])
-    expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-    if len(raw) - header != expected:
-        state = "truncated" if len(raw) - header < expected else "longer than its header says"
-        raise DataFileError(f"{name} is {state}: header {shape} needs {expected} data bytes, found {len(raw) - header}")
-    return np.frombuffer(raw, dtype=dtype, offset=header).reshape(shape).astype(dtype.newbyteorder("="))
+    nbytes = math.prod(shape) * dtype.itemsize  # Python ints: no overflow
+    if nbytes > MAX_IDX_BYTES:
+        raise DataFileError(
+            f"{name} claims a {shape} array of {nbytes} bytes, over the {MAX_IDX_BYTES} byte limit; its header is corrupt"
+        )
+    return IdxHeader(dtype, shape, offset, nbytes)
+
+
+def parse_idx(raw: bytes | bytearray, name: str = "IDX data", expected_ndim: int | None = None) -> np.ndarray:
+    """Parse IDX bytes; every malformation is a DataFileError naming what is wrong."""
+    header = _parse_header(raw, name, expected_ndim)
+    found = len(raw) - header.offset
+    if found != header.nbytes:
+        state = "truncated" if found < header.nbytes else "longer than its header says"
+        raise DataFileError(f"{name} is {state}: header {header.shape} needs {header.nbytes} data bytes, found {found}")
+    array = np.frombuffer(raw, dtype=header.dtype, offset=header.offset).reshape(header.shape)
+    return array.astype(header.dtype.newbyteorder("="))
 
 
 def write_idx(path: str | Path, array: np.ndarray) -> None:
@@ -83,16 +129,31 @@ def load_mnist(data_dir: str | Path) -> tuple[np.ndarray, np.ndarray, np.ndarray
     data_dir = Path(data_dir)
     if not data_dir.is_dir():
         raise DataFileError(f"MNIST directory {data_dir} does not exist; pass --data-dir DIR (and --download to fetch)")
-    parts = []
-    for prefix in ("train", "t10k"):
-        images = read_idx(find_file(data_dir, f"{prefix}-images-idx3-ubyte"), expected_ndim=3)
-        labels = read_idx(find_file(data_dir, f"{prefix}-labels-idx1-ubyte"), expected_ndim=1)
-        if images.shape[0] != labels.shape[0]:
-            raise DataFileError(f"{prefix} images ({images.shape[0]}) and labels ({labels.shape[0]}) differ in count")
-        if labels.size and labels.max() > 9:
-            raise DataFileError(f"{prefix} labels go up to {labels.max()}; MNIST labels are 0..9")
-        parts += [images, labels.astype(np.int64)]
-    return tuple(parts)  # type: ignore[return-value]
+    train_x, train_y = _load_part(data_dir, "train")
+    test_x, test_y = _load_part(data_dir, "t10k")
+    if train_x.shape[1:] != test_x.shape[1:]:
+        train, test = ("x".join(map(str, x.shape[1:])) for x in (train_x, test_x))
+        raise DataFileError(f"{data_dir}: train images are {train} but test images are {test}; both must come from one data set")
+    return train_x, train_y, test_x, test_y
+
+
+def _load_part(data_dir: Path, prefix: str) -> tuple[np.ndarray, np.ndarray]:
+    """(uint8 images, int64 labels) of the ``prefix`` part, checked for type, emptiness and agreement."""
+    images_path = find_file(data_dir, f"{prefix}-images-idx3-ubyte")
+    labels_path = find_file(data_dir, f"{prefix}-labels-idx1-ubyte")
+    images = read_idx(images_path, expected_ndim=3)
+    labels = read_idx(labels_path, expected_ndim=1)
+    if images.dtype != np.uint8:
+        raise DataFileError(f"{images_path} holds {images.dtype} pixels; MNIST images must be unsigned bytes (IDX type 0x08)")
+    if labels.dtype != np.uint8:
+        raise DataFileError(f"{labels_path} holds {labels.dtype} values; labels must be unsigned bytes (IDX type 0x08)")
+    if images.size == 0:
+        raise DataFileError(f"{images_path} holds no images (shape {images.shape}); download it again")
+    if images.shape[0] != labels.shape[0]:
+        raise DataFileError(f"{prefix} images ({images.shape[0]}) and labels ({labels.shape[0]}) differ in count")
+    if labels.max() > 9:
+        raise DataFileError(f"{prefix} labels go up to {labels.max()}; MNIST labels are 0..9")
+    return images, labels.astype(np.int64)
 
 
 def download_mnist(data_dir: str | Path, mirrors: tuple[str, ...] = MIRRORS) -> list[Path]:
@@ -109,9 +170,12 @@ def download_mnist(data_dir: str | Path, mirrors: tuple[str, ...] = MIRRORS) -> 
         for mirror in mirrors:
             try:
                 with urllib.request.urlopen(mirror + target.name, timeout=60) as response:
-                    payload = response.read()
+                    payload = response.read(MAX_DOWNLOAD_BYTES + 1)
             except OSError as exc:
                 errors.append(f"{mirror}: {exc}")
+                continue
+            if len(payload) > MAX_DOWNLOAD_BYTES:
+                errors.append(f"{mirror}: sent more than {MAX_DOWNLOAD_BYTES} bytes")
                 continue
             digest = hashlib.sha256(payload).hexdigest()
             if digest != sha256:

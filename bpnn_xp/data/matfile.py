@@ -1,13 +1,33 @@
-"""The classic course exercise's MATLAB file: X (m x 400, 20x20 images column-major), y in 1..10."""
+"""The classic course exercise's MATLAB file: X (m x 400, 20x20 images column-major), y in 1..10.
+
+The file is untrusted: its catalogue (names, MATLAB classes, shapes) is checked before anything is
+loaded, and only plain real numeric matrices X and y are ever used.
+"""
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import scipy.io
 
 from ..errors import DataFileError
+
+NUMERIC_CLASSES = {"double", "single", "int8", "uint8", "int16", "uint16", "int32", "uint32", "int64", "uint64"}
+CLASS_NAMES = {  # what to call a MATLAB class in a message, and how to fix it
+    "char": "text (char)",
+    "cell": "a cell array (save cell2mat({name}) instead)",
+    "struct": "a struct (save its numeric field instead)",
+    "sparse": "a sparse matrix (save full({name}) instead)",
+    "logical": "logical (true/false) values (save double({name}) instead)",
+    "object": "a MATLAB object",
+    "function": "a function handle",
+}
+MAX_VALUES = 1 << 27  # 1 GiB as float64; the course file holds 2 million values
+PIXELS = 400
 
 
 def load_course_mat(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
@@ -15,19 +35,59 @@ def load_course_mat(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     path = Path(path)
     if not path.is_file():
         raise DataFileError(f".mat file {path} does not exist")
-    try:
-        contents = scipy.io.loadmat(path)
-    except Exception as exc:  # scipy raises several types for corrupt files
-        raise DataFileError(f"{path} is not a readable MATLAB .mat file ({type(exc).__name__}: {exc})") from None
-    if "X" not in contents or "y" not in contents:
-        found = sorted(k for k in contents if not k.startswith("__"))
-        raise DataFileError(f"{path} must hold variables X and y (the course format); found {found}")
-    X = np.asarray(contents["X"], dtype=np.float64)
-    y = np.asarray(contents["y"]).reshape(-1)
-    if X.ndim != 2 or X.shape[1] != 400 or X.shape[0] != y.shape[0]:
-        raise DataFileError(f"{path}: X must be m x 400 with one label per row; got X {X.shape}, y {y.shape}")
-    if y.size and (y.min() < 1 or y.max() > 10 or np.any(y != np.round(y))):
+    if _scipy(path, scipy.io.matlab.matfile_version, path)[0] == 2:
+        raise DataFileError(f"{path} is a MATLAB v7.3 (HDF5) file, which is not supported; save it with save(..., '-v7')")
+    _check_catalogue(path)
+    contents = _scipy(path, scipy.io.loadmat, path, variable_names=["X", "y"], appendmat=False)
+    X, y = _numeric(path, "X", contents["X"]), _numeric(path, "y", contents["y"])
+    if X.ndim != 2 or X.shape[1] != PIXELS:
+        raise DataFileError(f"{path}: X must be an m x {PIXELS} matrix (one 20x20 image per row); got {_dims(X)}")
+    if y.ndim > 2 or min(y.shape) > 1:
+        raise DataFileError(f"{path}: y must be a vector of labels (one column); got a {_dims(y)} matrix")
+    y = y.reshape(-1)
+    if X.shape[0] == 0 or X.shape[0] != y.shape[0]:
+        raise DataFileError(f"{path}: X must hold one image per label, at least one; got X {_dims(X)} and {y.size} labels")
+    if y.min() < 1 or y.max() > 10 or np.any(y != np.round(y)):
         raise DataFileError(f"{path}: y must hold labels 1..10 (10 means digit 0); found {y.min()}..{y.max()}")
     labels = y.astype(np.int64) % 10  # the course's label 10 is the digit 0
     images = X.reshape(-1, 20, 20).transpose(0, 2, 1)  # MATLAB stored each image column-major
-    return images.reshape(-1, 400), labels
+    return images.reshape(-1, PIXELS), labels
+
+
+def _scipy(path: Path, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """``function(*args, **kwargs)`` from scipy.io, any failure on a corrupt file turned into one DataFileError."""
+    try:
+        return function(*args, **kwargs)
+    except Exception as exc:  # scipy raises many types (ValueError, TypeError, zlib.error, MemoryError...) for bad files
+        raise DataFileError(f"{path} is not a readable MATLAB .mat file ({type(exc).__name__}: {exc})") from None
+
+
+def _check_catalogue(path: Path) -> None:
+    """Refuse a file without X and y, or whose X or y is not a plain numeric matrix of sane size, before loading it."""
+    catalogue = {name: (shape, kind) for name, shape, kind in _scipy(path, scipy.io.whosmat, path, appendmat=False)}
+    if "X" not in catalogue or "y" not in catalogue:
+        raise DataFileError(f"{path} must hold variables X and y (the course format); found {sorted(catalogue)}")
+    for name in ("X", "y"):
+        shape, kind = catalogue[name]
+        if kind not in NUMERIC_CLASSES:
+            what = CLASS_NAMES.get(kind, f"MATLAB class {kind!r}").replace("{name}", name)
+            raise DataFileError(f"{path}: {name} holds {what}; it must be a plain numeric matrix (double)")
+        if math.prod(shape) > MAX_VALUES:
+            raise DataFileError(f"{path}: {name} claims {math.prod(shape)} values, over the {MAX_VALUES} limit; it is corrupt")
+
+
+def _numeric(path: Path, name: str, value: object) -> np.ndarray:
+    """``value`` as a finite float64 array if scipy gave a real numeric ndarray, else an error saying what it is."""
+    kind = value.dtype.kind if isinstance(value, np.ndarray) else None
+    if kind not in ("i", "u", "f"):
+        what = "complex numbers" if kind == "c" else f"a {type(value).__name__} of {getattr(value, 'dtype', 'objects')}"
+        raise DataFileError(f"{path}: {name} holds {what}; it must be a plain real numeric matrix (double)")
+    array = value.astype(np.float64)
+    if not np.all(np.isfinite(array)):
+        raise DataFileError(f"{path}: {name} contains NaN or infinite values")
+    return array
+
+
+def _dims(array: np.ndarray) -> str:
+    """MATLAB-style size, e.g. '5 x 400'."""
+    return " x ".join(map(str, array.shape))
