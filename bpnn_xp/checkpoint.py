@@ -13,6 +13,8 @@ from __future__ import annotations
 import io
 import json
 import platform
+import uuid
+import warnings
 import zipfile
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -127,6 +129,7 @@ def save_model(
     target = model_path(path)
     meta = dict(meta or {})
     meta.update(format=FORMAT, format_version=FORMAT_VERSION, architecture=architecture(network), versions=versions())
+    meta["checkpoint_id"] = uuid.uuid4().hex  # model.json carries the same id: see repair_sidecar
     preprocessing = preprocessing or Preprocessing()
     meta["preprocessing"] = {"standardize": preprocessing.standardize}
     arrays = {f"param.{i}": backends.to_numpy(p) for i, p in enumerate(network.params)}
@@ -141,6 +144,22 @@ def save_model(
     atomic_write(target, buffer.getvalue())
     atomic_write(target.with_suffix(".json"), text.encode("utf-8"))
     return target
+
+
+def repair_sidecar(saved: SavedModel) -> bool:
+    """Rewrite model.json from the model file when it is missing or belongs to another write
+    (a process killed between the two writes); the .npz is the truth. True if it was rewritten."""
+    if saved.path is None:
+        return False
+    sidecar = saved.path.with_suffix(".json")
+    try:
+        current = json.loads(sidecar.read_text(encoding="utf-8")).get("checkpoint_id")
+    except (OSError, ValueError, AttributeError):
+        current = None
+    if current == saved.meta.get("checkpoint_id") and current is not None:
+        return False
+    atomic_write(sidecar, json.dumps(saved.meta, indent=2, default=_json_default).encode("utf-8"))
+    return True
 
 
 def _trainer_meta(trainer: Trainer, meta: dict[str, Any]) -> dict[str, np.ndarray]:
@@ -163,6 +182,7 @@ def load_model(path: str | Path, device: str | backends.Backend = "cpu") -> Save
     meta, arrays = _read_archive(source)
     try:
         _check_meta(meta)
+        _check_saved_state(meta)
         network = _rebuild(meta, arrays, device)
         preprocessing = _preprocessing(meta, arrays)
         optimizer_arrays = _optimizer_arrays(arrays)
@@ -272,6 +292,54 @@ def _check_meta(meta: dict[str, Any]) -> None:
             raise DataFileError(f"architecture names must be strings, got {name!r}")
     if not isinstance(meta.get("config", {}), dict) or not isinstance(meta.get("dataset", {}), dict):
         raise DataFileError("config and dataset must be JSON objects")
+
+
+def _check_saved_state(meta: dict[str, Any]) -> None:
+    """Stored config, data description, counters, RNG state and history are what we would write."""
+    config = meta.get("config")
+    if config:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                TrainConfig.from_dict(config).validate()
+            except BpnnError as exc:
+                raise DataFileError(f"stored config: {exc}") from None
+    _check_dataset_info(meta.get("dataset") or {}, meta["architecture"]["sizes"])
+    trainer = meta.get("trainer") or {}
+    for where, value in (
+        ("trainer.epoch", trainer.get("epoch", 0)),
+        ("optimizer_state.t", (meta.get("optimizer_state") or {}).get("t", 0)),
+    ):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise DataFileError(f"{where} must be a whole number >= 0, got {value!r}")
+    if trainer.get("rng_state") is not None:
+        try:
+            np.random.PCG64().state = trainer["rng_state"]
+        except (TypeError, ValueError, KeyError, OverflowError) as exc:
+            raise DataFileError(f"trainer.rng_state is not a random-number state ({type(exc).__name__})") from None
+    try:
+        History.from_dict(meta.get("history") or {})
+    except (TypeError, ValueError, KeyError, AttributeError) as exc:
+        raise DataFileError(f"history is corrupt ({type(exc).__name__}: {exc})") from None
+    if not isinstance(meta.get("metrics", {}), dict):
+        raise DataFileError("metrics must be a JSON object")
+
+
+def _check_dataset_info(info: dict[str, Any], sizes: list[int]) -> None:
+    """The image shape fits the input layer; the class count fits the output layer."""
+    shape = info.get("image_shape")
+    if shape is not None:
+        if (
+            not isinstance(shape, list)
+            or len(shape) != 2
+            or any(isinstance(v, bool) or not isinstance(v, int) or v <= 0 for v in shape)
+        ):
+            raise DataFileError(f"dataset.image_shape must be two positive integers, got {shape!r}")
+        if shape[0] * shape[1] != sizes[0]:
+            raise DataFileError(f"dataset.image_shape {shape} does not give the {sizes[0]} inputs the network takes")
+    classes = info.get("n_classes")
+    if classes is not None and (isinstance(classes, bool) or not isinstance(classes, int) or classes != max(sizes[-1], 2)):
+        raise DataFileError(f"dataset.n_classes must be {max(sizes[-1], 2)} for {sizes[-1]} output(s), got {classes!r}")
 
 
 def _rebuild(meta: dict[str, Any], arrays: dict[str, np.ndarray], device: Any) -> Network:

@@ -6,11 +6,14 @@ training that diverges exits 1; Ctrl-C exits 130 after pointing at the last chec
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
+import math
+import signal
 import sys
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -42,8 +45,16 @@ def error(message: str) -> None:
     console.print(f"[red]error:[/red] {escape(message)}", highlight=False)
 
 
+MEMORY_HINTS = {  # the knob each command actually has
+    "train": "try a smaller --batch-size or fewer --hidden units",
+    "gradcheck": "try smaller --sizes or fewer --samples",
+}
+MEMORY_HINT = "the data does not fit in memory; give fewer inputs at a time, or use a --device with more memory"
+
+
 def friendly_errors(command: Callable[..., Any]) -> Callable[..., Any]:
     """Turn our errors into one line and an exit code instead of a traceback."""
+    hint = MEMORY_HINTS.get(command.__name__, MEMORY_HINT)
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -56,11 +67,11 @@ def friendly_errors(command: Callable[..., Any]) -> Callable[..., Any]:
             error(str(exc))
             raise typer.Exit(2) from None
         except MemoryError:
-            error("out of memory; try a smaller --batch-size or fewer hidden units")
+            error(f"out of memory; {hint}")
             raise typer.Exit(2) from None
         except Exception as exc:  # out of GPU memory surfaces as the backend's own type
             if "OutOfMemory" in type(exc).__name__ or "out of memory" in str(exc).lower():
-                error(f"the device ran out of memory ({type(exc).__name__}); try a smaller --batch-size")
+                error(f"the device ran out of memory ({type(exc).__name__}); {hint}")
                 raise typer.Exit(2) from None
             raise
 
@@ -101,6 +112,7 @@ class TrainingDisplay:
             TimeElapsedColumn(), console=console, disable=quiet, transient=False,
         )  # fmt: skip
         self.task: Any = None
+        self.epochs_done = 0
 
     def on_batch(self, p: Any) -> None:
         if self.task is None:
@@ -111,6 +123,7 @@ class TrainingDisplay:
         )
 
     def on_epoch(self, r: Any) -> None:
+        self.epochs_done += 1
         if self.quiet:
             return
         val = f"  val cost {r.val_cost:.4f}  val acc {r.val_accuracy:.2%}" if r.val_cost is not None else ""
@@ -135,7 +148,7 @@ EpochsOpt = Annotated[int, Opt(help="Epochs (iterations for lbfgs/cg, cost evalu
 L2Opt = Annotated[float, Opt(help="L2 penalty lambda (weights only), as lambda/(2n) sum W^2.")]
 L1Opt = Annotated[float, Opt(help="L1 penalty lambda (weights only).")]
 InitOpt = Annotated[str, Opt(help=f"Initializer: {_choices('init')} (auto: He for relu, else Glorot).")]
-DtypeOpt = Annotated[str, Opt(help="float32 or float64.")]
+DtypeOpt = Annotated[str, Opt(help="auto (float64 for lbfgs/cg/tnc, which stall in float32; else float32), float32, float64.")]
 SeedOpt = Annotated[int, Opt(help="Seed for splits, initialization and shuffling.")]
 ValOpt = Annotated[float, Opt(help="Share of the data held out for validation.")]
 TestOpt = Annotated[float, Opt(help="Share held out for the final test (mnist uses its own test set).")]
@@ -176,11 +189,19 @@ def train(
     json_output: JsonOpt = False,
 ) -> None:
     """Train a network and report its test accuracy. With no options: digits on the CPU, in seconds."""
-    saved, config = _config_from_options(ctx, dict(ctx.params))
-    metrics = _train_with_display(config, saved, json_output)
+    with warnings_as_notes():
+        saved, config = _config_from_options(ctx, dict(ctx.params))
+        metrics = _train_with_display(config, saved, json_output)
     if json_output:
         out.print_json(json.dumps(metrics))
         return
+    report = metrics.get("optimizer_report")
+    if report:
+        console.print(
+            f"{escape(config.optimizer)}: {escape(report['message'])} "
+            f"({report['iterations']} iterations, {report['evaluations']} cost evaluations)",
+            highlight=False,
+        )
     console.print(
         f"[bold green]test accuracy {metrics['test_accuracy']:.2%}[/bold green] on {metrics['test_samples']} samples "
         f"({config.dataset}, {metrics['epochs']} epochs, {metrics['train_seconds']:.1f} s on {metrics['device']}); "
@@ -223,23 +244,50 @@ def _config_from_options(ctx: typer.Context, o: dict[str, Any]) -> tuple[Any, Tr
     return None, config.validate()  # before any data is loaded
 
 
+class Terminated(BaseException):
+    """SIGTERM, turned into an exception so training stops the way Ctrl-C stops it."""
+
+
+@contextlib.contextmanager
+def stop_on_sigterm() -> Iterator[None]:
+    """While training, SIGTERM (a scheduler, ``kill``) is handled like Ctrl-C: last checkpoint kept."""
+
+    def handler(signum: int, frame: Any) -> None:
+        raise Terminated
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@contextlib.contextmanager
+def warnings_as_notes() -> Iterator[None]:
+    """Our UserWarnings print as one 'note:' line each; NumPy's overflow on the way to NaN is silent."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", UserWarning)
+        warnings.simplefilter("ignore", RuntimeWarning)  # divergence is reported by the trainer
+        warnings.showwarning = lambda message, *args, **kwargs: console.print(f"note: {escape(str(message))}", highlight=False)
+        yield
+
+
 def _train_with_display(config: TrainConfig, saved: Any, quiet: bool) -> dict[str, Any]:
-    """Run the training with progress display and notes; Ctrl-C points at the last checkpoint."""
+    """Run the training with progress display; Ctrl-C and SIGTERM point at the last checkpoint."""
     from .workflow import run_training
 
     display = TrainingDisplay(config.epochs, saved.epoch if saved is not None else 0, quiet)
     try:
-        with display.progress, warnings.catch_warnings():
-            warnings.simplefilter("always", UserWarning)
-            warnings.simplefilter("ignore", RuntimeWarning)  # NumPy overflow on the way to NaN: divergence is reported
-            warnings.showwarning = lambda message, *args, **kwargs: console.print(
-                f"note: {escape(str(message))}", highlight=False
-            )
+        with stop_on_sigterm(), display.progress:
             result = run_training(config, saved, display.on_epoch, display.on_batch, PROGRESS_EVERY)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, Terminated) as exc:
+        code = 143 if isinstance(exc, Terminated) else 130
         where = escape(str(config.out))
-        console.print(f"interrupted; the last completed epoch is saved in {where}/model.npz; continue with --resume {where}")
-        raise typer.Exit(130) from None
+        if saved is None and display.epochs_done == 0:
+            console.print(f"interrupted before the first epoch finished; nothing was saved in {where}")
+        else:
+            console.print(f"interrupted; the last completed epoch is saved in {where}/model.npz; continue with --resume {where}")
+        raise typer.Exit(code) from None
     return dict(result.metrics, model=str(result.model_path))
 
 
@@ -304,6 +352,8 @@ def gradcheck(
     """Compare backprop with central differences on a small random network; exit 1 above --threshold."""
     from .workflow import check_gradients
 
+    if not (math.isfinite(threshold) and threshold > 0):
+        raise BpnnValueError(f"--threshold must be a positive number, got {threshold}")
     result = check_gradients(parse_hidden(sizes, "--sizes"), activation, cost, l2, l1, samples, device, dtype, seed)
     verdict = "OK" if result.difference <= threshold else "FAILED"
     out.print(
@@ -348,7 +398,11 @@ def plot(
 
 def main() -> None:
     """Console-script entry point."""
-    app()
+    try:
+        app()
+    except KeyboardInterrupt:  # Ctrl-C outside training (loading data, plotting...): no traceback
+        console.print("interrupted")
+        sys.exit(130)
 
 
 if __name__ == "__main__":

@@ -5,13 +5,15 @@ setting gets the same one-line error either way, before any data is loaded. A va
 canonical names (``"L-BFGS"`` becomes ``"lbfgs"``) and is saved in every model file.
 
 Defaults: the launcher's are the fields below (tuned on digits and mnist5k: 256 ReLU units, Adam
-1e-3, batch 32, 40 epochs, L2 0.5). ``Trainer`` in the engine shares the batch size (32) but
+1e-3, batch 32, 40 epochs, L2 0.5; float32, but float64 for the scipy methods, which stall in
+float32). ``Trainer`` in the engine shares the batch size (32) but
 defaults to no penalty (``l2=0``), since a penalty only makes sense once the data is known.
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
@@ -32,14 +34,15 @@ from .engine import (
 )
 from .errors import BpnnValueError
 
-AUTO_INIT = "auto"
+AUTO = "auto"
+AUTO_INIT = AUTO
 CHOICES = {  # for help texts
     "dataset": list(DATASETS),
     "activation": list(ACTIVATIONS),
     "cost": list(COSTS),
     "optimizer": list(OPTIMIZER_NAMES),
     "init": [AUTO_INIT, *INITIALIZERS],
-    "dtype": list(DTYPES),
+    "dtype": [AUTO, *DTYPES],
 }
 
 
@@ -62,7 +65,7 @@ class TrainConfig:
     l2: float = 0.5
     l1: float = 0.0
     init: str = AUTO_INIT  # He for ReLU-like layers, Glorot otherwise
-    dtype: str = "float32"
+    dtype: str = AUTO  # float64 for the scipy methods (they stall in float32), float32 otherwise
     seed: int = 0
     val_fraction: float = 0.1
     test_fraction: float = 0.2
@@ -74,8 +77,14 @@ class TrainConfig:
         """A copy with canonical names, or a BpnnValueError naming the first bad setting and the fix."""
         names = _canonical_names(self)
         _check_numbers(self)
-        _check_structure(self)
-        return replace(self, **names, hidden=[int(h) for h in self.hidden], batch_size=check_batch_size_option(self.batch_size))
+        _check_structure(self, names["dataset"])
+        batch_size = check_batch_size_option(self.batch_size)
+        full_batch = is_full_batch_method(names["optimizer"])
+        if full_batch:
+            _note_unused_full_batch_settings(self, names["optimizer"], batch_size)
+        dtype = ("float64" if full_batch else "float32") if self.dtype == AUTO else self.dtype
+        hidden = [int(h) for h in self.hidden]
+        return replace(self, **names, hidden=hidden, batch_size="full" if full_batch else batch_size, dtype=dtype)
 
     def initializer(self) -> str:
         """``auto`` means He for ReLU-like layers and Glorot otherwise."""
@@ -117,8 +126,8 @@ def _canonical_names(config: TrainConfig) -> dict[str, Any]:
         names["output_activation"] = get_activation(config.output_activation).name
     if config.init != AUTO_INIT:
         get_initializer(config.init)
-    if config.dtype not in DTYPES:
-        raise BpnnValueError(f"--dtype must be float32 or float64, got {config.dtype!r}")
+    if config.dtype not in (AUTO, *DTYPES):
+        raise BpnnValueError(f"--dtype must be auto, float32 or float64, got {config.dtype!r}")
     return names
 
 
@@ -130,10 +139,10 @@ def _check_numbers(config: TrainConfig) -> None:
         value = getattr(config, name)
         if not (_is_number(value) and math.isfinite(value) and value >= 0):
             raise BpnnValueError(f"--{name} must be a number >= 0, got {value}")
-    for name in ("epochs", "early_stopping", "seed"):
+    for name, least in (("epochs", 1), ("early_stopping", 0), ("seed", 0)):
         value = getattr(config, name)
-        if isinstance(value, bool) or not hasattr(value, "__index__") or int(value) < 0:
-            raise BpnnValueError(f"--{name.replace('_', '-')} must be a whole number >= 0, got {value!r}")
+        if isinstance(value, bool) or not hasattr(value, "__index__") or int(value) < least:
+            raise BpnnValueError(f"--{name.replace('_', '-')} must be a whole number >= {least}, got {value!r}")
     for name in ("val_fraction", "test_fraction"):
         value = getattr(config, name)
         if not (_is_number(value) and 0.0 <= value < 1.0):
@@ -142,16 +151,29 @@ def _check_numbers(config: TrainConfig) -> None:
         raise BpnnValueError("--val-fraction and --test-fraction leave no data to train on; make them add up to less than 1")
 
 
-def _check_structure(config: TrainConfig) -> None:
-    """Hidden sizes, early stopping and optimizer settings fit together."""
+def _check_structure(config: TrainConfig, dataset: str) -> None:
+    """Hidden sizes, splits, early stopping and optimizer settings fit together."""
     if not isinstance(config.hidden, (list, tuple)) or any(
         isinstance(h, bool) or not hasattr(h, "__index__") or int(h) <= 0 for h in config.hidden
     ):
         raise BpnnValueError(f"--hidden takes positive integers, like 256,128 (or none); got {config.hidden!r}")
+    if config.test_fraction <= 0 and dataset != "mnist":  # mnist brings its own test set
+        raise BpnnValueError("--test-fraction 0 leaves no test data to report on; give --test-fraction > 0 (e.g. 0.2)")
     if config.early_stopping and config.val_fraction <= 0:
         raise BpnnValueError("--early-stopping watches the validation cost; give --val-fraction > 0")
     if config.early_stopping and is_full_batch_method(config.optimizer):
         raise BpnnValueError(f"--early-stopping works with the minibatch optimizers, not {config.optimizer}")
+
+
+def _note_unused_full_batch_settings(config: TrainConfig, optimizer: str, batch_size: int | str) -> None:
+    """Say (as a warning the CLI prints as a note) which settings a scipy method does not use."""
+    unused = []
+    if config.lr is not None:
+        unused.append("--lr (it chooses its own step lengths)")
+    if batch_size not in ("full", DEFAULT_BATCH_SIZE):
+        unused.append(f"--batch-size {batch_size} (it always uses the whole training set)")
+    if unused:
+        warnings.warn(f"{optimizer} ignores " + " and ".join(unused), UserWarning, stacklevel=3)
 
 
 def _is_number(value: Any) -> bool:

@@ -6,6 +6,7 @@ drawn as images (one tile per hidden unit, as in the course notes) and 2-D decis
 
 from __future__ import annotations
 
+import io
 import math
 from collections.abc import Callable
 from pathlib import Path
@@ -17,12 +18,18 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from .files import atomic_write, ensure_folder  # noqa: E402
+
 
 def _save(fig: Any, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    return path
+    """Render to memory, then write atomically: a failed write leaves the old picture and no temp file."""
+    buffer = io.BytesIO()
+    try:
+        fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
+    finally:
+        plt.close(fig)
+    ensure_folder(path.parent)
+    return atomic_write(path, buffer.getvalue())
 
 
 def learning_curves(history: dict[str, list[Any]], path: Path) -> Path:

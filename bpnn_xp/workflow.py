@@ -7,6 +7,7 @@ saves the model with its metrics. The other entry points work on a saved model (
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -20,7 +21,8 @@ from .checkpoint import SavedModel
 from .config import TrainConfig
 from .data import Dataset, Preprocessing, Split, load_dataset, make_splits, one_hot
 from .engine import BatchProgress, EpochRecord, History, Network, Trainer, evaluate, get_cost, gradient_check
-from .errors import BpnnValueError, DivergenceError
+from .errors import BpnnValueError, DataFileError, DivergenceError, WriteError
+from .files import RunLock
 
 SPLITS = ("test", "val", "train")
 
@@ -57,6 +59,11 @@ def prepare_data(config: TrainConfig, preprocessing: Preprocessing | None = None
     splits = make_splits(dataset, config.val_fraction, config.test_fraction, seed=config.seed)
     if preprocessing is None:
         preprocessing = Preprocessing(config.standardize).fit(splits.train.X)
+    if len(splits.test) == 0 or len(splits.train) == 0:
+        raise BpnnValueError(
+            f"{dataset.name} has {len(dataset.labels)} samples: the splits leave {len(splits.train)} to train on and "
+            f"{len(splits.test)} to test on; change --test-fraction/--val-fraction"
+        )
     apply = lambda s: None if s is None else Split(preprocessing.apply(s.X), s.labels)  # noqa: E731
     return PreparedData(dataset, apply(splits.train), apply(splits.val), apply(splits.test), preprocessing)
 
@@ -93,6 +100,12 @@ def run_training(
     config = config.validate()
     if resume is not None and not isinstance(resume, SavedModel):
         resume = checkpoint.load_model(resume)
+    with RunLock(config.out) if config.out else contextlib.nullcontext():
+        return _run_training(config, resume, on_epoch, on_batch, log_every)
+
+
+def _run_training(config: TrainConfig, resume: SavedModel | None, on_epoch: Any, on_batch: Any, log_every: int) -> RunResult:
+    """``run_training`` once the settings are checked and the run folder is ours."""
     backend = backends.resolve_device(config.device)
     data = prepare_data(config, resume.preprocessing if resume else None)
     n_classes = data.dataset.n_classes
@@ -107,12 +120,20 @@ def run_training(
             )
         trainer = Trainer(network, config.optimizer, config.lr, config.batch_size, config.l2, config.l1, seed=config.seed)
         if resume:
-            trainer.load_state_dict(resume.trainer_state())
+            _restore(trainer, resume)
         seconds = _fit(trainer, data, config, backend, on_epoch, on_batch, log_every)
         test_cost, test_accuracy = evaluate(network, *to_device(data.test, backend, config.dtype, n_classes))
     metrics = _run_metrics(trainer, data, backend, test_cost, test_accuracy, seconds)
     path = _save(Path(config.out), trainer, data, config, metrics) if config.out else None
     return RunResult(network, trainer.history, metrics, path)
+
+
+def _restore(trainer: Trainer, saved: SavedModel) -> None:
+    """Put a checkpoint's training state into ``trainer``; a bad field names the file."""
+    try:
+        trainer.load_state_dict(saved.trainer_state())
+    except BpnnValueError as exc:
+        raise DataFileError(f"{saved.path}: {exc}") from None
 
 
 def _fit(trainer: Trainer, data: PreparedData, config: TrainConfig, backend: backends.Backend,
@@ -155,6 +176,10 @@ def _run_metrics(trainer: Trainer, data: PreparedData, backend: backends.Backend
         metrics.update(train_cost=last.cost, train_accuracy=last.accuracy, val_accuracy=last.val_accuracy)
     if trainer.history.stopped_early:  # the saved parameters are those of the best epoch
         metrics["best_epoch"] = trainer.history.best_epoch
+    if trainer.last_minimize is not None:  # scipy's own account of why it stopped
+        result = trainer.last_minimize
+        metrics["optimizer_report"] = {"message": result.message, "success": result.success,
+                                       "iterations": result.iterations, "evaluations": result.evaluations}  # fmt: skip
     return metrics
 
 
@@ -169,8 +194,11 @@ def _save(out: Path, trainer: Trainer, data: PreparedData, config: TrainConfig, 
 
 # ---------------------------------------------------------------------- using a saved model
 def open_model(path: str | Path, device: str = "cpu") -> SavedModel:
-    """A saved run (its directory or model.npz) loaded onto ``device``."""
-    return checkpoint.load_model(path, backends.resolve_device(device))
+    """A saved run (its directory or model.npz) loaded onto ``device``; a stale model.json is rewritten."""
+    saved = checkpoint.load_model(path, backends.resolve_device(device))
+    with contextlib.suppress(WriteError):  # a read-only copy of a run is still usable
+        checkpoint.repair_sidecar(saved)
+    return saved
 
 
 def predict_classes(network: Network, X: np.ndarray, batch_size: int = 8192) -> tuple[np.ndarray, np.ndarray]:

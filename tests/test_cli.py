@@ -223,7 +223,7 @@ def test_resume_continues_training(tmp_path):
         (["--l2", "-1"], "--l2 must be a number >= 0"),
         (["--device", "cuda:x"], "bad GPU index"),
         (["--device", "tpu"], "unknown device 'tpu'"),
-        (["--dtype", "float16"], "--dtype must be float32 or float64"),
+        (["--dtype", "float16"], "--dtype must be auto, float32 or float64"),
         (["--dataset", "mnist"], "dataset mnist needs --data-dir"),
     ],
 )

@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 from bpnn_xp import Network, Trainer, checkpoint, resolve_device
 from bpnn_xp.cli import app
 from bpnn_xp.data import one_hot
+from bpnn_xp.engine.training import EpochRecord
 from bpnn_xp.errors import BpnnError, BpnnTypeError, BpnnValueError, DeviceError, DivergenceError
 from bpnn_xp.workflow import TrainConfig, predict_classes, run_training
 
@@ -160,12 +161,22 @@ def test_out_of_memory_suggests_a_smaller_batch(monkeypatch, tmp_path):
 
 
 def test_ctrl_c_in_the_cli_points_at_resume(monkeypatch, tmp_path):
+    def interrupted_after_one_epoch(config, saved, on_epoch, *args):
+        on_epoch(EpochRecord(1, 0.5, 0.5))
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("bpnn_xp.workflow.run_training", interrupted_after_one_epoch)
+    result = runner.invoke(app, ["train", "--epochs", "2", "--out", str(tmp_path)])
+    assert result.exit_code == 130 and f"--resume {tmp_path}" in result.output
+
+
+def test_ctrl_c_before_the_first_epoch_says_nothing_was_saved(monkeypatch, tmp_path):
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
     monkeypatch.setattr("bpnn_xp.workflow.run_training", interrupted)
     result = runner.invoke(app, ["train", "--epochs", "1", "--out", str(tmp_path)])
-    assert result.exit_code == 130 and f"--resume {tmp_path}" in result.output
+    assert result.exit_code == 130 and "nothing was saved" in result.output and "--resume" not in result.output
 
 
 def blobs_config(out, epochs, **kw):
