@@ -186,9 +186,7 @@ def load_model(path: str | Path, device: str | backends.Backend = "cpu") -> Save
         network = _rebuild(meta, arrays, device)
         preprocessing = _preprocessing(meta, arrays)
         optimizer_arrays = _optimizer_arrays(arrays)
-    except DataFileError:
-        raise
-    except BpnnError as exc:
+    except BpnnError as exc:  # every field check names the file
         raise DataFileError(f"{source}: {exc}") from None
     return SavedModel(network, meta, preprocessing, optimizer_arrays, source)
 
