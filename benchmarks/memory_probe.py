@@ -1,55 +1,40 @@
-"""Peak memory of one peer training one epoch, in a fresh process so peers do not share a peak.
+"""Peak memory of one system's benchmark run, in a fresh worker process so systems never share a peak.
 
-    python -m benchmarks.memory_probe PEER CONFIG DEVICE DATA.npz     (used by train_throughput)
+    python -m benchmarks.memory_probe "torch eager" --section mlp256 [--quick]
 
-Prints one JSON line: RSS after loading the data, peak RSS (MB) and, on CUDA, the GPU pool's peak.
+Prints one JSON line: the system, its peak RSS (VmHWM, MB) and its samples/s. train_throughput records
+the same peak RSS for every run; this is the one-off probe.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
-import sys
+import tempfile
+from pathlib import Path
 
-import numpy as np
-
-from benchmarks.peers import BpnnPeer, Config, SklearnPeer, TorchPeer
-
-CONFIGS = {
-    "mlp256": Config("784-256-10 relu, batch 128", [784, 256, 10], "relu", 128),
-    "quick": Config("quick", [784, 32, 10], "relu", 32),
-}
-PEERS = {"bpnn_xp": BpnnPeer, "torch eager": TorchPeer, "scikit-learn": SklearnPeer}
+from benchmarks.common import full_configs, prepare_data, quick_configs
+from benchmarks.runner import run_process, worker_command
+from benchmarks.worker import SYSTEMS
 
 
-def status_mb(field: str) -> float:
-    """A memory figure of this process from /proc (VmRSS now, VmHWM peak). ru_maxrss is not used:
-    Linux carries the parent's high-water mark across fork + exec."""
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
-
-
-def main() -> None:
-    peer_name, config_name, device, data = sys.argv[1:5]
-    with np.load(data, allow_pickle=False) as arrays:
-        X, Y = arrays["X"], arrays["Y"]
-    peer = PEERS[peer_name](CONFIGS[config_name], device)
-    peer.load(X, Y)
-    before = status_mb("VmRSS")
-    peer.train_epochs(1)
-    result = {"rss_before_training_mb": before, "peak_rss_mb": status_mb("VmHWM")}
-    if device.startswith("cuda"):
-        if peer_name == "bpnn_xp":
-            import cupy
-
-            result["gpu_pool_mb"] = cupy.get_default_memory_pool().total_bytes() / 2**20
-        else:
-            import torch
-
-            result["gpu_pool_mb"] = torch.cuda.max_memory_allocated() / 2**20
+def main(argv: list[str] | None = None) -> dict[str, object]:
+    """Run the system once in a worker and print its peak RSS."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("system", choices=SYSTEMS)
+    parser.add_argument("--section", default="mlp256", choices=("mlp256", "mlp1024", "course"))
+    parser.add_argument("--quick", action="store_true", help="tiny sizes")
+    parser.add_argument("--device", default="cpu")
+    args = parser.parse_args(argv)
+    config = (quick_configs() if args.quick else full_configs())[args.section]
+    with tempfile.TemporaryDirectory(prefix="bpnn_probe_") as tmp:
+        prepare_data(Path(tmp))
+        cmd = worker_command(args.system, args.section, config, Path(tmp), args.device, args.quick)
+        run = run_process(args.section, args.system, cmd, 600, 0)
+    result = {"system": args.system, "section": args.section, "ok": run.ok, "peak_rss_mb": run.detail.get("peak_rss_mb"),
+              "rate": run.value, "reason": run.reason}  # fmt: skip
     print(json.dumps(result))
+    return result
 
 
 if __name__ == "__main__":

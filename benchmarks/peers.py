@@ -1,9 +1,10 @@
-"""The trainers measured side by side: bpnn_xp, PyTorch eager (and compiled on CUDA), scikit-learn's
-MLPClassifier and a per-sample loop in the style of the classic course code.
+"""The NumPy-side systems: bpnn_xp, a hand-written vectorized NumPy loop, scikit-learn's MLPClassifier,
+the per-sample course loop (a labelled reference) and NumPy's float32 matmul peak.
 
-Each peer takes its data once with ``load(X, Y)``, then ``train_epochs(epochs) -> (seconds, samples)``
-times minibatch training and ``cost_and_gradient()`` one full-batch evaluation for the full-batch course network. All use the
-same layer sizes, activation, optimizer (Adam, lr 1e-3), batch size and dtype.
+Each ``run_*`` function sets up, warms up, then times whole training steps (gather the batch, forward,
+backward, Adam update) over full epochs with one shuffle per epoch, and returns a measurement dict:
+``rate`` (samples/s or evaluations/s), ``seconds``, ``work`` and ``timed`` (what the clock covered).
+This module never imports torch.
 """
 
 from __future__ import annotations
@@ -11,244 +12,303 @@ from __future__ import annotations
 import math
 import time
 import warnings
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from benchmarks.common import Config
 
-@dataclass
-class Config:
-    """One benchmark configuration."""
-
-    name: str
-    sizes: list[int]
-    activation: str
-    batch_size: int
-    dtype: str = "float32"
-    cost: str = "softmax_cross_entropy"
-
-    def flops_per_sample(self) -> float:
-        """Useful training FLOPs per sample: forward 2P, weight gradients 2P, deltas 2P except layer 1."""
-        layers = [a * b for a, b in zip(self.sizes[:-1], self.sizes[1:])]
-        return 2.0 * sum(layers) * 3 - 2.0 * layers[0]
+ADAM = {"lr": 1e-3, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8}
 
 
-class BpnnPeer:
-    """bpnn_xp on a backend (NumPy on the CPU, CuPy with --device cuda)."""
-
-    name = "bpnn_xp"
-
-    def __init__(self, config: Config, device: str = "cpu", seed: int = 0) -> None:
-        from bpnn_xp import Network, Trainer, resolve_device
-
-        self.backend = resolve_device(device)
-        self.device = device
-        self.net = Network.create(config.sizes, config.activation, config.cost, "he", seed, self.backend, config.dtype)
-        self.trainer = Trainer(self.net, "adam", 1e-3, config.batch_size, seed=seed)
-        self.config = config
-
-    def load(self, X: np.ndarray, Y: np.ndarray) -> None:
-        self.X, self.Y = self.backend.asarray(X, self.config.dtype), self.backend.asarray(Y, self.config.dtype)
-
-    def train_epochs(self, epochs: int) -> tuple[float, int]:
-        self.backend.synchronize()
-        start = time.perf_counter()
-        self.trainer.fit(self.X, self.Y, epochs=epochs)
-        self.backend.synchronize()
-        return time.perf_counter() - start, epochs * self.X.shape[0]
-
-    def cost_and_gradient(self) -> None:
-        cost, grads = self.net.backprop(self.X, self.Y)
-        float(cost)  # force completion, as scipy would read it
+def measurement(work: float, seconds: float, timed: str, **extra: Any) -> dict[str, Any]:
+    """One timed run as a dict."""
+    return {"rate": work / seconds, "seconds": seconds, "work": work, "timed": timed, **extra}
 
 
-class TorchPeer:
-    """PyTorch eager: data pre-loaded as tensors, no DataLoader, torch.optim.Adam (default foreach)."""
-
-    name = "torch eager"
-
-    def __init__(self, config: Config, device: str = "cpu", seed: int = 0, compiled: bool = False) -> None:
-        import torch
-
-        torch.manual_seed(seed)
-        self.torch = torch
-        self.device = torch.device("cuda" if device.startswith("cuda") else "cpu")
-        self.dtype = getattr(torch, config.dtype)
-        layers: list[Any] = []
-        act = {"relu": torch.nn.ReLU, "sigmoid": torch.nn.Sigmoid, "tanh": torch.nn.Tanh}[config.activation]
-        for i, (a, b) in enumerate(zip(config.sizes[:-1], config.sizes[1:])):
-            layers.append(torch.nn.Linear(a, b))
-            if i < len(config.sizes) - 2:
-                layers.append(act())
-        self.model = torch.nn.Sequential(*layers).to(self.device, self.dtype)
-        self.opt = torch.optim.Adam(self.model.parameters(), lr=1e-3)
-        self.loss = torch.nn.CrossEntropyLoss()
-        self.config = config
-        self.generator = torch.Generator(device="cpu").manual_seed(seed)
-        self.step = self._step
-        if compiled:
-            self.name = "torch compile"
-            self.step = torch.compile(self._step, mode="reduce-overhead")
-
-    def load(self, X: np.ndarray, Y: np.ndarray) -> None:
-        self.X = self.torch.as_tensor(X, dtype=self.dtype, device=self.device)
-        self.labels = self.torch.as_tensor(Y.argmax(axis=1), device=self.device)
-        self.Yf = self.torch.as_tensor(Y, dtype=self.dtype, device=self.device)
-
-    def _step(self, xb: Any, yb: Any) -> Any:
-        self.opt.zero_grad(set_to_none=True)
-        loss = self.loss(self.model(xb), yb)
-        loss.backward()
-        self.opt.step()
-        return loss
-
-    def _sync(self) -> None:
-        if self.device.type == "cuda":
-            self.torch.cuda.synchronize()
-
-    def train_epochs(self, epochs: int) -> tuple[float, int]:
-        n, batch = self.X.shape[0], min(self.config.batch_size, self.X.shape[0])
-        self._sync()
-        start = time.perf_counter()
-        samples = 0
-        for _ in range(epochs):
-            order = self.torch.randperm(n, generator=self.generator).to(self.device)
-            for i in range(0, n - batch + 1, batch):  # full batches only: static shapes for torch.compile
-                rows = order[i : i + batch]
-                self.step(self.X[rows], self.labels[rows])
-                samples += batch
-        self._sync()
-        return time.perf_counter() - start, samples
-
-    def cost_and_gradient(self) -> None:
-        """Cost and all gradients, the same sigmoid cross-entropy J(Theta) as the course network."""
-        for p in self.model.parameters():
-            p.grad = None
-        out = self.model(self.X)
-        cost = self.torch.nn.functional.binary_cross_entropy_with_logits(out, self.Yf, reduction="sum") / self.X.shape[0]
-        cost.backward()
-        float(cost.detach())
+# ---------------------------------------------------------------- bpnn_xp
 
 
-class SklearnPeer:
-    """scikit-learn MLPClassifier (solver adam, float32 input, no early stopping)."""
+def bpnn_network(config: Config, device: str = "cpu") -> tuple[Any, Any]:
+    """A bpnn_xp Network for ``config`` and its backend, through the stable public API."""
+    from bpnn_xp import Network, resolve_device
 
-    name = "scikit-learn"
-
-    def __init__(self, config: Config, device: str = "cpu", seed: int = 0) -> None:
-        self.config = config
-        self.seed = seed
-
-    def load(self, X: np.ndarray, Y: np.ndarray) -> None:
-        self.X = X.astype(np.float32)
-        self.labels = Y.argmax(axis=1)
-
-    def train_epochs(self, epochs: int) -> tuple[float, int]:
-        from sklearn.exceptions import ConvergenceWarning
-        from sklearn.neural_network import MLPClassifier
-
-        model = MLPClassifier(
-            hidden_layer_sizes=tuple(self.config.sizes[1:-1]), activation=self.config.activation, solver="adam",
-            alpha=0.0, batch_size=self.config.batch_size, learning_rate_init=1e-3, max_iter=epochs, shuffle=True,
-            random_state=self.seed, tol=0.0, n_iter_no_change=10**9, early_stopping=False,
-        )  # fmt: skip
-        start = time.perf_counter()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            model.fit(self.X, self.labels)
-        return time.perf_counter() - start, epochs * self.X.shape[0]
+    backend = resolve_device(device)
+    init = "he" if config.activation == "relu" else "uniform"
+    net = Network.create(config.sizes, config.activation, config.cost, init=init, seed=0, device=backend, dtype=config.dtype)
+    return net, backend
 
 
-class LoopPeer:
-    """The historical baseline: one sample at a time, as in the classic course code (NumPy, float32)."""
+def synchronize(backend: Any) -> None:
+    """Wait for the device (a no-op on NumPy)."""
+    sync = getattr(backend, "synchronize", None)
+    if sync is not None:
+        sync()
 
-    name = "per-sample loop"
 
-    def __init__(self, config: Config, device: str = "cpu", seed: int = 0, max_samples: int = 512) -> None:
+def run_bpnn(config: Config, X: np.ndarray, Y: np.ndarray, device: str = "cpu") -> dict[str, Any]:
+    """bpnn_xp Trainer.fit with Adam (lr 1e-3, l2 0): one warm-up fit, then one timed fit of ``epochs`` epochs."""
+    from bpnn_xp import Trainer
+
+    net, backend = bpnn_network(config, device)
+    Xd, Yd = backend.asarray(X, config.dtype), backend.asarray(Y, config.dtype)
+    trainer = Trainer(net, "adam", lr=ADAM["lr"], batch_size=config.batch_size, l2=0.0, seed=0)
+    trainer.fit(Xd, Yd, epochs=config.warmup_epochs)
+    synchronize(backend)
+    start = time.perf_counter()
+    trainer.fit(Xd, Yd, epochs=config.epochs)
+    synchronize(backend)
+    seconds = time.perf_counter() - start
+    return measurement(config.epochs * X.shape[0], seconds, f"Trainer.fit(X, Y, epochs={config.epochs}) on device arrays")
+
+
+def run_bpnn_course(config: Config, X: np.ndarray, Y: np.ndarray, device: str = "cpu") -> dict[str, Any]:
+    """bpnn_xp net.backprop(X, Y, l2) on the full batch: cost + every gradient, ``evals`` times."""
+    net, backend = bpnn_network(config, device)
+    Xd, Yd = backend.asarray(X, config.dtype), backend.asarray(Y, config.dtype)
+    for _ in range(3):
+        cost, _ = net.backprop(Xd, Yd, l2=config.l2)
+    synchronize(backend)
+    start = time.perf_counter()
+    for _ in range(config.evals):
+        cost, grads = net.backprop(Xd, Yd, l2=config.l2)
+        float(cost)  # read the cost, as scipy.optimize would
+    synchronize(backend)
+    seconds = time.perf_counter() - start
+    return measurement(config.evals, seconds, f"{config.evals} x net.backprop(X, Y, l2={config.l2:g}) + float(cost)")
+
+
+# ---------------------------------------------------------------- plain vectorized NumPy
+
+
+class NumpyMLP:
+    """What a careful user writes by hand: row-major batches, x @ W + b, softmax cross-entropy, in-place Adam."""
+
+    def __init__(self, sizes: list[int], activation: str, seed: int = 0) -> None:
+        """He (ReLU) or 1/fan-in normal weights, zero biases, zero Adam moments."""
         rng = np.random.default_rng(seed)
-        dt = np.dtype(config.dtype)
-        self.W = [rng.normal(0, math.sqrt(2 / a), (b, a)).astype(dt) for a, b in zip(config.sizes[:-1], config.sizes[1:])]
-        self.b = [np.zeros(b, dt) for b in config.sizes[1:]]
-        self.m = [np.zeros_like(p) for p in self.W + self.b]
-        self.v = [np.zeros_like(p) for p in self.W + self.b]
+        scale = (lambda a: math.sqrt(2.0 / a)) if activation == "relu" else (lambda a: math.sqrt(1.0 / a))
+        self.W = [(rng.standard_normal((a, b)) * scale(a)).astype(np.float32) for a, b in zip(sizes[:-1], sizes[1:])]
+        self.b = [np.zeros(b, np.float32) for b in sizes[1:]]
+        self.params = [p for pair in zip(self.W, self.b) for p in pair]
+        self.m = [np.zeros_like(p) for p in self.params]
+        self.v = [np.zeros_like(p) for p in self.params]
         self.t = 0
-        self.config = config
-        self.max_samples = max_samples  # the loop is slow: time a prefix and report samples/s
-        self.act = config.activation
+        self.relu = activation == "relu"
 
-    def load(self, X: np.ndarray, Y: np.ndarray) -> None:
-        self.X, self.Y = X.astype(self.config.dtype), Y.astype(self.config.dtype)
-
-    def _g(self, z: np.ndarray) -> np.ndarray:
-        return np.maximum(z, 0) if self.act == "relu" else 1 / (1 + np.exp(-z))
-
-    def _dg(self, z: np.ndarray, a: np.ndarray) -> np.ndarray:
-        return (z > 0).astype(z.dtype) if self.act == "relu" else a * (1 - a)
-
-    def _sample_gradient(self, x: np.ndarray, y: np.ndarray, softmax: bool = True) -> tuple[list[np.ndarray], list[np.ndarray]]:
-        acts, zs = [x], []
-        for i, (W, b) in enumerate(zip(self.W, self.b)):
-            z = W @ acts[-1] + b
-            zs.append(z)
-            acts.append(self._g(z) if i < len(self.W) - 1 else z)
-        out = acts[-1]
-        if softmax:
-            e = np.exp(out - out.max())
-            delta = e / e.sum() - y
-        else:
-            delta = 1 / (1 + np.exp(-out)) - y
-        gW, gb = [None] * len(self.W), [None] * len(self.W)
+    def gradients(self, x: np.ndarray, y: np.ndarray) -> list[np.ndarray]:
+        """Mean softmax cross-entropy gradients of one batch, in the order W1, b1, W2, b2, ..."""
+        acts = [x]
+        for W, b in zip(self.W[:-1], self.b[:-1]):
+            z = acts[-1] @ W + b
+            acts.append(np.maximum(z, 0, out=z) if self.relu else 1 / (1 + np.exp(-z)))
+        logits = acts[-1] @ self.W[-1] + self.b[-1]
+        logits -= logits.max(axis=1, keepdims=True)
+        np.exp(logits, out=logits)
+        delta = logits / logits.sum(axis=1, keepdims=True)
+        delta -= y
+        delta /= x.shape[0]
+        grads: list[np.ndarray] = []
         for i in range(len(self.W) - 1, -1, -1):
-            gW[i] = np.outer(delta, acts[i])
-            gb[i] = delta
+            grads += [delta.sum(axis=0), acts[i].T @ delta]
             if i:
-                delta = (self.W[i].T @ delta) * self._dg(zs[i - 1], acts[i])
-        return gW, gb
+                delta = delta @ self.W[i].T
+                delta *= (acts[i] > 0) if self.relu else acts[i] * (1 - acts[i])
+        return grads[::-1]
 
-    def train_epochs(self, epochs: int) -> tuple[float, int]:
-        """Time the first ``max_samples`` samples only: the loop is too slow for whole epochs."""
-        n = min(self.max_samples, self.X.shape[0])
-        batch = self.config.batch_size
-        start = time.perf_counter()
-        for s in range(0, n, batch):
-            acc_W = [np.zeros_like(W) for W in self.W]
-            acc_b = [np.zeros_like(b) for b in self.b]
-            rows = range(s, min(s + batch, n))
-            for r in rows:
-                gW, gb = self._sample_gradient(self.X[r], self.Y[r])
-                for i in range(len(self.W)):
-                    acc_W[i] += gW[i]
-                    acc_b[i] += gb[i]
-            self._adam([g / len(rows) for g in acc_W + acc_b])
-        return time.perf_counter() - start, n
-
-    def _adam(self, grads: list[np.ndarray]) -> None:
+    def adam(self, grads: list[np.ndarray]) -> None:
+        """One Adam step with bias correction, updating every array in place."""
         self.t += 1
-        for i, (p, g) in enumerate(zip(self.W + self.b, grads)):
-            self.m[i] = 0.9 * self.m[i] + 0.1 * g
-            self.v[i] = 0.999 * self.v[i] + 0.001 * g * g
-            p -= 1e-3 * (self.m[i] / (1 - 0.9**self.t)) / (np.sqrt(self.v[i] / (1 - 0.999**self.t)) + 1e-8)
+        b1, b2 = ADAM["beta1"], ADAM["beta2"]
+        step = ADAM["lr"] * math.sqrt(1 - b2**self.t) / (1 - b1**self.t)
+        for p, g, m, v in zip(self.params, grads, self.m, self.v):
+            m *= b1
+            m += (1 - b1) * g
+            v *= b2
+            v += (1 - b2) * (g * g)
+            p -= step * m / (np.sqrt(v) + ADAM["eps"])
 
-    def cost_and_gradient(self) -> None:
-        """The course exercise's cost + gradient: vectorized forward pass and cost, then backprop one
-        sample at a time with the bias inserted by np.insert and np.matrix outer products."""
-        t1 = np.hstack([self.b[0][:, None], self.W[0]])  # Theta layout: bias in column 0
-        t2 = np.hstack([self.b[1][:, None], self.W[1]])
-        X, y = self.X, self.Y
-        m = X.shape[0]
-        sigmoid = lambda z: 1 / (1 + np.exp(-z))  # noqa: E731
-        a1 = np.insert(X, 0, np.ones(m), axis=1)
-        z2 = a1 @ t1.T
-        a2 = np.insert(sigmoid(z2), 0, np.ones(m), axis=1)
-        h = sigmoid(a2 @ t2.T)
-        cost = (-np.multiply(y, np.log(h)) - np.multiply(1 - y, np.log(1 - h))).sum() / m
-        delta1, delta2 = np.zeros(t1.shape), np.zeros(t2.shape)
-        warnings.simplefilter("ignore", PendingDeprecationWarning)  # np.matrix, as the course used it
-        for i in range(m):
-            z2i = np.insert(z2[i, :], 0, np.ones(1), axis=0)
-            d3i = h[i, :] - y[i, :]
-            d2i = np.multiply(t2.T @ d3i, sigmoid(z2i) * (1 - sigmoid(z2i)))
-            delta2 += (1 / m) * np.matrix(d3i).T @ np.matrix(a2[i, :])
-            delta1 += (1 / m) * np.matrix(d2i[1:]).T @ np.matrix(a1[i, :])
+    def epoch(self, X: np.ndarray, Y: np.ndarray, batch: int, rng: np.random.Generator) -> None:
+        """One shuffled epoch of minibatch steps (the last batch may be partial)."""
+        order = rng.permutation(X.shape[0])
+        for s in range(0, X.shape[0], batch):
+            rows = order[s : s + batch]
+            self.adam(self.gradients(X[rows], Y[rows]))
+
+
+def run_numpy(config: Config, X: np.ndarray, Y: np.ndarray) -> dict[str, Any]:
+    """The hand-written vectorized NumPy MLP: warm-up epochs, then ``epochs`` timed epochs."""
+    model, rng = NumpyMLP(config.sizes, config.activation), np.random.default_rng(0)
+    for _ in range(config.warmup_epochs):
+        model.epoch(X, Y, config.batch_size, rng)
+    start = time.perf_counter()
+    for _ in range(config.epochs):
+        model.epoch(X, Y, config.batch_size, rng)
+    seconds = time.perf_counter() - start
+    timed = f"{config.epochs} epochs of permute + X[rows] + forward/backward + Adam"
+    return measurement(config.epochs * X.shape[0], seconds, timed)
+
+
+def numpy_course_cost_grad(W: list[np.ndarray], b: list[np.ndarray], X: np.ndarray, Y: np.ndarray, l2: float) -> Any:
+    """Vectorized course cost J (sigmoid cross-entropy + l2/(2m) sum W^2) and its gradients."""
+    m = X.shape[0]
+    a1 = 1 / (1 + np.exp(-(X @ W[0] + b[0])))
+    h = 1 / (1 + np.exp(-(a1 @ W[1] + b[1])))
+    eps = 1e-7
+    cost = -(Y * np.log(h + eps) + (1 - Y) * np.log(1 - h + eps)).sum() / m
+    cost += l2 / (2 * m) * sum(float((w * w).sum()) for w in W)
+    d2 = (h - Y) / m
+    d1 = (d2 @ W[1].T) * a1 * (1 - a1)
+    grads = [X.T @ d1 + l2 / m * W[0], d1.sum(0), a1.T @ d2 + l2 / m * W[1], d2.sum(0)]
+    return cost, grads
+
+
+def run_numpy_course(config: Config, X: np.ndarray, Y: np.ndarray) -> dict[str, Any]:
+    """The hand-written vectorized NumPy cost + gradient of the course network, ``evals`` times."""
+    rng = np.random.default_rng(0)
+    W = [(rng.uniform(-0.12, 0.12, (a, b))).astype(np.float32) for a, b in zip(config.sizes[:-1], config.sizes[1:])]
+    b = [np.zeros(n, np.float32) for n in config.sizes[1:]]
+    for _ in range(3):
+        numpy_course_cost_grad(W, b, X, Y, config.l2)
+    start = time.perf_counter()
+    for _ in range(config.evals):
+        cost, _ = numpy_course_cost_grad(W, b, X, Y, config.l2)
         float(cost)
+    seconds = time.perf_counter() - start
+    return measurement(config.evals, seconds, f"{config.evals} x vectorized NumPy cost + gradients")
+
+
+# ---------------------------------------------------------------- scikit-learn
+
+
+def run_sklearn(config: Config, X: np.ndarray, labels: np.ndarray) -> dict[str, Any]:
+    """MLPClassifier(solver='adam', alpha=0) with warm_start: one warm-up fit of 1 epoch, then one timed fit of ``epochs``."""
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.neural_network import MLPClassifier
+
+    model = MLPClassifier(
+        hidden_layer_sizes=tuple(config.sizes[1:-1]), activation=config.activation, solver="adam", alpha=0.0,
+        batch_size=config.batch_size, learning_rate_init=ADAM["lr"], max_iter=config.warmup_epochs, shuffle=True,
+        random_state=0, tol=0.0, n_iter_no_change=10**9, early_stopping=False, warm_start=True,
+    )  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.fit(X, labels)
+        model.set_params(max_iter=config.epochs)
+        start = time.perf_counter()
+        model.fit(X, labels)
+        seconds = time.perf_counter() - start
+    timed = f"one MLPClassifier.fit(X, labels) call with warm_start=True, max_iter={config.epochs} (input checks included)"
+    return measurement(config.epochs * X.shape[0], seconds, timed, dtype=str(model.coefs_[0].dtype))
+
+
+# ---------------------------------------------------------------- per-sample course loop (reference)
+
+
+def init_course_style(sizes: list[int], seed: int = 0) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Weights (out x in, as in the course) and biases for the per-sample loop, float32."""
+    rng = np.random.default_rng(seed)
+    W = [(rng.standard_normal((b, a)) * math.sqrt(2 / a)).astype(np.float32) for a, b in zip(sizes[:-1], sizes[1:])]
+    return W, [np.zeros(b, np.float32) for b in sizes[1:]]
+
+
+def sample_gradient(W: list[np.ndarray], b: list[np.ndarray], x: np.ndarray, y: np.ndarray, relu: bool) -> list[np.ndarray]:
+    """Softmax cross-entropy gradient of one sample, backprop one vector at a time."""
+    acts, zs = [x], []
+    for i, (Wi, bi) in enumerate(zip(W, b)):
+        z = Wi @ acts[-1] + bi
+        zs.append(z)
+        acts.append(z if i == len(W) - 1 else (np.maximum(z, 0) if relu else 1 / (1 + np.exp(-z))))
+    e = np.exp(acts[-1] - acts[-1].max())
+    delta = e / e.sum() - y
+    grads: list[np.ndarray] = []
+    for i in range(len(W) - 1, -1, -1):
+        grads = [np.outer(delta, acts[i]), delta, *grads]
+        if i:
+            delta = (W[i].T @ delta) * ((zs[i - 1] > 0) if relu else acts[i] * (1 - acts[i]))
+    return grads
+
+
+def run_loop(config: Config, X: np.ndarray, Y: np.ndarray) -> dict[str, Any]:
+    """The per-sample loop: gradients summed sample by sample per batch, then Adam; times ``loop_samples`` samples."""
+    W, b = init_course_style(config.sizes)
+    params = [p for pair in zip(W, b) for p in pair]
+    m, v = [np.zeros_like(p) for p in params], [np.zeros_like(p) for p in params]
+    n, relu = min(config.loop_samples, X.shape[0]), config.activation == "relu"
+    sample_gradient(W, b, X[0], Y[0], relu)
+    start = time.perf_counter()
+    for t, s in enumerate(range(0, n, config.batch_size), start=1):
+        acc = [np.zeros_like(p) for p in params]
+        rows = range(s, min(s + config.batch_size, n))
+        for r in rows:
+            for a, g in zip(acc, sample_gradient(W, b, X[r], Y[r], relu)):
+                a += g
+        for p, g, mi, vi in zip(params, acc, m, v):
+            g /= len(rows)
+            mi[...] = 0.9 * mi + 0.1 * g
+            vi[...] = 0.999 * vi + 0.001 * g * g
+            p -= 1e-3 * (mi / (1 - 0.9**t)) / (np.sqrt(vi / (1 - 0.999**t)) + 1e-8)
+    seconds = time.perf_counter() - start
+    return measurement(n, seconds, f"the first {n} samples only (one at a time), Adam per batch of {config.batch_size}")
+
+
+def course_loop_cost_grad(t1: np.ndarray, t2: np.ndarray, X: np.ndarray, y: np.ndarray, l2: float) -> float:
+    """The course exercise's cost + gradient: vectorized forward pass, then backprop one sample at a time (np.matrix)."""
+    m = X.shape[0]
+    sigmoid = lambda z: 1 / (1 + np.exp(-z))  # noqa: E731
+    a1 = np.insert(X, 0, np.ones(m), axis=1)
+    z2 = a1 @ t1.T
+    a2 = np.insert(sigmoid(z2), 0, np.ones(m), axis=1)
+    h = sigmoid(a2 @ t2.T)
+    cost = (-np.multiply(y, np.log(h)) - np.multiply(1 - y, np.log(1 - h))).sum() / m
+    cost += l2 / (2 * m) * (np.sum(t1[:, 1:] ** 2) + np.sum(t2[:, 1:] ** 2))
+    delta1, delta2 = np.zeros(t1.shape), np.zeros(t2.shape)
+    for i in range(m):
+        z2i = np.insert(z2[i, :], 0, np.ones(1), axis=0)
+        d3i = h[i, :] - y[i, :]
+        d2i = np.multiply(t2.T @ d3i, sigmoid(z2i) * (1 - sigmoid(z2i)))
+        delta2 += (1 / m) * np.matrix(d3i).T @ np.matrix(a2[i, :])
+        delta1 += (1 / m) * np.matrix(d2i[1:]).T @ np.matrix(a1[i, :])
+    delta1[:, 1:] += l2 / m * t1[:, 1:]
+    delta2[:, 1:] += l2 / m * t2[:, 1:]
+    return float(cost)
+
+
+def run_loop_course(config: Config, X: np.ndarray, Y: np.ndarray) -> dict[str, Any]:
+    """The course-style per-sample cost + gradient on the full batch, timed over two evaluations."""
+    rng = np.random.default_rng(0)
+    s = config.sizes
+    t1 = rng.uniform(-0.12, 0.12, (s[1], s[0] + 1)).astype(np.float32)
+    t2 = rng.uniform(-0.12, 0.12, (s[2], s[1] + 1)).astype(np.float32)
+    rows = min(config.loop_samples, X.shape[0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PendingDeprecationWarning)  # np.matrix, as the course used it
+        start = time.perf_counter()
+        for _ in range(2):
+            course_loop_cost_grad(t1, t2, X[:rows], Y[:rows], config.l2)
+        seconds = time.perf_counter() - start
+    return measurement(2, seconds, f"2 x course-style cost + gradient, per-sample backprop over {rows} rows")
+
+
+# ---------------------------------------------------------------- matmul peak
+
+
+PEAK_SHAPES = [(1024, 784, 1024), (1024, 1024, 1024), (784, 1024, 1024), (2048, 2048, 2048)]
+
+
+def run_numpy_peak(quick: bool = False, repeats: int = 5) -> dict[str, Any]:
+    """Best float32 GFLOP/s of NumPy's matmul over (m, k, n) shapes, including the 1024-wide layers' GEMMs."""
+    rng = np.random.default_rng(0)
+    shapes = [(256, 256, 256)] if quick else PEAK_SHAPES
+    best, per_shape = 0.0, {}
+    for m, k, n in shapes:
+        a, b = rng.random((m, k), dtype=np.float32), rng.random((k, n), dtype=np.float32)
+        a @ b
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            a @ b
+            times.append(time.perf_counter() - start)
+        per_shape[f"{m}x{k}x{n}"] = 2 * m * k * n / min(times) / 1e9
+        best = max(best, per_shape[f"{m}x{k}x{n}"])
+    return {"rate": best, "seconds": None, "work": None, "timed": f"best of {repeats} per shape", "per_shape": per_shape}

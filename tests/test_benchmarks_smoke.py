@@ -1,26 +1,72 @@
-"""The benchmark suite runs and writes well-formed results (tiny sizes; no timing assertions)."""
+"""The benchmark harness runs, in separate processes, and writes well-formed results (tiny sizes; no timing assertions)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+from pathlib import Path
 
 import pytest
 
 pytest.importorskip("torch", reason="the benchmark compares against torch (pip install '.[torch]')")
 
+RESULTS = Path(__file__).resolve().parents[1] / "benchmarks" / "results"
+QUICK = ["--quick", "--rounds", "1", "--pause", "0", "--no-compile", "--sections", "mlp256,course,peak",
+         "--systems", "torch eager,torch compile,numpy,numpy matmul peak"]  # fmt: skip
 
-def test_quick_suite_writes_json_and_markdown(tmp_path):
+
+def fingerprint() -> dict[str, str]:
+    """SHA-256 of every committed results file."""
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(RESULTS.glob("*"))}
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, Path, dict[str, str]]:
+    """One quick harness run into a temp folder, with the results folder's fingerprint before it."""
     from benchmarks.train_throughput import main
 
-    results = main(["--quick", "--repeats", "1", "--out", str(tmp_path)])
-    data = json.loads((tmp_path / "train_throughput_cpu_quick.json").read_text())
-    assert data["matmul_peak_gflops"] > 0 and data["machine"]["cores"] >= 1 and "numpy" in data["versions"]
-    for entry in data["throughput"]:
-        assert set(entry["samples_per_s"]) == {"bpnn_xp", "torch eager", "scikit-learn", "per-sample loop"}
-        assert all(s["median"] > 0 and s["min"] <= s["median"] <= s["max"] for s in entry["samples_per_s"].values())
-        assert set(entry["ratio_bpnn_xp_to"]) == {"torch eager", "scikit-learn", "per-sample loop"}
-    assert set(data["course"]["evaluations_per_s"]) == {"bpnn_xp", "torch eager", "per-sample loop"}
-    assert {row["vary"] for row in data["scaling"]["rows"]} == {"batch", "width"}
-    assert all(v["peak_rss_mb"] >= v["rss_before_training_mb"] > 0 for v in data["memory"].values())
-    markdown = (tmp_path / "train_throughput_cpu_quick.md").read_text()
-    assert "| bpnn_xp |" in markdown and "matmul peak" in markdown and results["device"] == "cpu"
+    before, out = fingerprint(), tmp_path_factory.mktemp("bench")
+    results = main([*QUICK, "--out", str(out)])
+    return results, out, before
+
+
+def test_quick_run_records_systems_ratios_versions_and_threads(quick_run):
+    results, out, _ = quick_run
+    data = json.loads((out / "train_throughput_cpu_quick.json").read_text())
+    assert data["trial"] is True and data["versions"]["numpy"] and data["git"]["commit"] and data["machine"]["logical_cores"] >= 1
+    for section in ("mlp256", "course"):
+        systems = data["sections"][section]["systems"]
+        assert {"bpnn_xp", "torch eager", "numpy"} <= set(systems)
+        assert all(s["available"] and s["min"] <= s["median"] <= s["max"] for n, s in systems.items() if n != "torch compile")
+        assert set(data["sections"][section]["ratio_bpnn_xp_to"]) == {"torch eager", "numpy"}
+        assert systems["bpnn_xp"]["threads"]["torch_imported"] is False
+        assert systems["torch eager"]["threads"]["torch_num_threads"] >= 1
+        assert any(p["user_api"] == "blas" for p in systems["numpy"]["threads"]["pools"])
+    assert data["sections"]["mlp256"]["systems"]["torch compile"]["reason"].startswith("not available")
+    assert data["matmul_peak_gflops"]["numpy"] > 0 and "share_of_numpy_peak" in data["sections"]["mlp256"]["systems"]["bpnn_xp"]
+    assert {t["status"] for t in data["targets"]} <= {"PASS", "FAIL", "NOT MEASURED"}
+    markdown = (out / "train_throughput_cpu_quick.md").read_text()
+    assert "TRIAL RUN" in markdown and "| bpnn_xp |" in markdown and "openblas" in markdown
+
+
+def test_quick_run_leaves_committed_results_alone(quick_run):
+    _, _, before = quick_run
+    assert fingerprint() == before
+
+
+def test_quick_run_refuses_to_write_results():
+    from benchmarks.train_throughput import main
+
+    with pytest.raises(SystemExit):
+        main(["--quick", "--write-results"])
+    with pytest.raises(SystemExit):
+        main(["--out", str(RESULTS)])
+
+
+@pytest.mark.parametrize("module", ["train_throughput", "worker", "profile_step", "memory_probe", "sklearn_digits"])
+def test_every_script_answers_help(module, capsys):
+    import importlib
+
+    with pytest.raises(SystemExit) as exit_info:
+        importlib.import_module(f"benchmarks.{module}").main(["--help"])
+    assert exit_info.value.code == 0 and "usage:" in capsys.readouterr().out
