@@ -235,3 +235,27 @@ def test_memory_errors_name_the_knob_the_command_has(monkeypatch, tmp_path):
     monkeypatch.setattr("bpnn_xp.workflow.open_model", out_of_memory)
     result = runner.invoke(app, ["evaluate", str(tmp_path)])
     assert result.exit_code == 2 and "out of memory" in result.output and "--batch-size" not in result.output
+
+
+def test_ctrl_c_while_the_launcher_is_still_importing(monkeypatch, capsys):
+    """The console script catches Ctrl-C even during ``import bpnn_xp.cli``: exit 130, no traceback."""
+    import bpnn_xp.__main__ as entry
+
+    class InterruptImport:
+        def find_spec(self, name, path=None, target=None):
+            if name == "bpnn_xp.cli":
+                raise KeyboardInterrupt
+            return None
+
+    monkeypatch.delitem(sys.modules, "bpnn_xp.cli")
+    monkeypatch.setattr(sys, "meta_path", [InterruptImport(), *sys.meta_path])
+    with pytest.raises(SystemExit) as exit_info:
+        entry.main()
+    assert exit_info.value.code == 130 and capsys.readouterr().err.strip() == "interrupted"
+
+
+def test_the_console_script_points_at_the_guarded_entry():
+    import importlib.metadata
+
+    (script,) = [e for e in importlib.metadata.entry_points(group="console_scripts") if e.name == "bpnn"]
+    assert script.value == "bpnn_xp.__main__:main"
