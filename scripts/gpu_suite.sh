@@ -7,4 +7,4 @@ cd "$(dirname "$0")/.."
 python -m pip install -q -e ".[test]" --no-deps
 python -c "import cupy; print('CuPy', cupy.__version__, 'GPUs:', cupy.cuda.runtime.getDeviceCount())"
 python -m pytest -q -m gpu
-python -m benchmarks.train_throughput --device cuda --no-memory
+python -m benchmarks.train_throughput --device cuda --write-results
