@@ -1,4 +1,10 @@
-"""Fast paths behind the kernels seam keep the reference's signature and give its results (Thinc's rule)."""
+"""Fast paths behind the kernels seam keep the reference's signature and give its results (Thinc's rule).
+
+Tolerances: the NumPy ``out=`` kernels and the numba optimizer updates, ReLU/leaky ReLU forward and
+every activation derivative do the reference's operations in its order and dtype: equal bit for bit.
+Numba's softmax cross-entropy uses libm's exp/log and sums in another order: within 1e-6 relative
+(float32) and 1e-13 (float64). Sigmoid/tanh forward are not fused (they stay the reference).
+"""
 
 from __future__ import annotations
 
@@ -8,17 +14,28 @@ import numpy as np
 import pytest
 
 from bpnn_xp.backends import Kernels, kernels_for
+from bpnn_xp.backends.kernels import FlatViews
 from bpnn_xp.backends.numpy_kernels import NumpyKernels
+from bpnn_xp.engine.activations import get_activation
+from bpnn_xp.engine.costs import get_cost
 from bpnn_xp.engine.optimizers import OPTIMIZERS, Adam, get_optimizer
+
+numba_kernels = pytest.importorskip("bpnn_xp.backends.numba_kernels", reason="numba is not installed")
+NumbaKernels = numba_kernels.NumbaKernels
+FAST = [NumpyKernels, NumbaKernels]
+RTOL = {np.float32: 1e-6, np.float64: 1e-13}
+EXACT_ACTIVATIONS = ["relu", "leaky_relu", "identity"]
+TRANSCENDENTAL_ACTIVATIONS = ["sigmoid", "tanh"]
 
 
 def test_numpy_gets_the_fast_kernels_and_others_the_reference():
     import array_api_compat.numpy as np_xp
     import array_api_strict
 
-    assert type(kernels_for(np_xp)) is NumpyKernels
+    assert type(kernels_for(np_xp)) is NumbaKernels
     assert type(kernels_for(np_xp, fast=False)) is Kernels
     assert type(kernels_for(array_api_strict)) is Kernels
+    assert kernels_for(np_xp).supports_views and not kernels_for(array_api_strict).supports_views
     opt = Adam(0.01)
     opt.step([np.ones((3, 2), np.float32)], [np.ones((3, 2), np.float32)])
     assert isinstance(opt.kernels, NumpyKernels)
@@ -27,28 +44,138 @@ def test_numpy_gets_the_fast_kernels_and_others_the_reference():
     assert type(slow.kernels) is Kernels
 
 
-@pytest.mark.parametrize("name", [n for n, f in vars(NumpyKernels).items() if callable(f) and not n.startswith("_")])
-def test_fast_kernel_signature_matches_the_reference(name):
-    if not hasattr(Kernels, name):
-        pytest.skip(f"{name} is a NumPy helper, not a kernel")
-    fast, reference = (list(inspect.signature(getattr(c, name)).parameters) for c in (NumpyKernels, Kernels))
+def test_without_numba_numpy_falls_back_to_the_out_kernels(monkeypatch):
+    import sys
+
+    import array_api_compat.numpy as np_xp
+
+    from bpnn_xp.backends import kernels
+
+    kernels._numpy_fast_class.cache_clear()
+    monkeypatch.setitem(sys.modules, "bpnn_xp.backends.numba_kernels", None)  # import raises ImportError
+    try:
+        assert type(kernels_for(np_xp)) is NumpyKernels
+    finally:
+        kernels._numpy_fast_class.cache_clear()
+
+
+def test_numba_threads_are_capped_by_the_usable_cpus():
+    import os
+
+    assert 1 <= numba_kernels.THREADS <= len(os.sched_getaffinity(0))
+
+
+@pytest.mark.parametrize("cls", FAST)
+@pytest.mark.parametrize("name", sorted({n for c in FAST for n, f in vars(c).items() if callable(f) and not n.startswith("_")}))
+def test_fast_kernel_signature_matches_the_reference(cls, name):
+    if not hasattr(Kernels, name) or name not in vars(cls):
+        pytest.skip(f"{name} is not a kernel {cls.__name__} overrides")
+    fast, reference = (list(inspect.signature(getattr(c, name)).parameters) for c in (cls, Kernels))
     assert fast == reference
 
 
-@pytest.mark.parametrize("optimizer", sorted(OPTIMIZERS))
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_numpy_fast_paths_equal_the_reference_bit_for_bit(optimizer, dtype):
+def _run_optimizer(kernels_cls, optimizer, dtype, flat, steps=25):
+    """Parameters and state after ``steps`` updates with the given kernels, over a flat buffer or per array."""
+    import array_api_compat.numpy as np_xp
+
     rng = np.random.default_rng(0)
     shapes = [(7, 5), (5,), (5, 3), (3,)]
-    start = [rng.normal(size=s).astype(dtype) for s in shapes]
-    fast_params, slow_params = [p.copy() for p in start], [p.copy() for p in start]
-    fast, slow = get_optimizer(optimizer, 0.01), get_optimizer(optimizer, 0.01, fast=False)
-    for _ in range(25):
+    kernels = kernels_cls(np_xp)
+    params = [rng.normal(size=s).astype(dtype) for s in shapes]
+    if flat:
+        params = kernels.pack(params)
+    opt = get_optimizer(optimizer, 0.01)
+    opt.kernels = kernels
+    for _ in range(steps):
         grads = [rng.normal(size=s).astype(dtype) for s in shapes]
-        fast.step(fast_params, grads)
-        slow.step(slow_params, grads)
-    assert type(slow.kernels) is Kernels
+        opt.step(params, kernels.pack(grads) if flat else grads)
+    return params, opt
+
+
+@pytest.mark.parametrize("cls", FAST)
+@pytest.mark.parametrize("flat", [True, False], ids=["flat", "per-array"])
+@pytest.mark.parametrize("optimizer", sorted(OPTIMIZERS))
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_fast_optimizer_updates_equal_the_reference_bit_for_bit(cls, flat, optimizer, dtype):
+    fast_params, fast = _run_optimizer(cls, optimizer, dtype, flat)
+    slow_params, slow = _run_optimizer(Kernels, optimizer, dtype, flat=False)
+    assert (getattr(fast_params, "flat", None) is not None) == flat
     for a, b in zip(fast_params, slow_params):
         assert a.dtype == dtype and np.array_equal(a, b)
-    for key in fast.state:
+    for key in slow.state:
+        assert isinstance(fast.state[key], FlatViews) == flat
         assert all(np.array_equal(a, b) for a, b in zip(fast.state[key], slow.state[key]))
+
+
+def test_numba_update_over_a_small_buffer_runs_serially_and_exactly():
+    p, g = np.ones(10, np.float32), np.full(10, 0.5, np.float32)
+    q = p.copy()
+    NumbaKernels(np).sgd(p, g, 0.1)
+    Kernels(np).sgd(q, g, 0.1)
+    assert p.dtype == np.float32 and np.array_equal(p, q)
+
+
+def _layer(dtype, shape=(130, 70), seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.normal(scale=3.0, size=shape).astype(dtype), rng.normal(size=shape[1]).astype(dtype)
+
+
+def _compare(actual, expected, exact):
+    assert actual.dtype == expected.dtype
+    if exact:
+        assert np.array_equal(actual, expected)
+    else:
+        np.testing.assert_allclose(actual, expected, rtol=RTOL[expected.dtype.type], atol=0)
+
+
+@pytest.mark.parametrize("cls", FAST)
+@pytest.mark.parametrize("name", EXACT_ACTIVATIONS + TRANSCENDENTAL_ACTIVATIONS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_fused_bias_activation_equals_the_reference(cls, name, dtype):
+    z, b = _layer(dtype)
+    z_fast, z_ref = z.copy(), z.copy()
+    act = get_activation(name)
+    a_fast = cls(np).bias_activation(z_fast, b, act)
+    a_ref = Kernels(np).bias_activation(z_ref, b, act)
+    assert np.array_equal(z_fast, z_ref)  # z += b is the same addition
+    _compare(a_fast, a_ref, exact=True)
+
+
+@pytest.mark.parametrize("cls", FAST)
+@pytest.mark.parametrize("name", EXACT_ACTIVATIONS + TRANSCENDENTAL_ACTIVATIONS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_fused_activation_backward_equals_the_reference_bit_for_bit(cls, name, dtype):
+    z, _ = _layer(dtype)
+    act = get_activation(name)
+    a = act.fn(z.copy(), np)
+    delta = np.random.default_rng(1).normal(size=z.shape).astype(dtype)
+    fast = cls(np).activation_backward(act, z, a, delta.copy())
+    ref = Kernels(np).activation_backward(act, z, a, delta.copy())
+    _compare(fast, ref, exact=True)
+
+
+@pytest.mark.parametrize("cls", FAST)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("targets", ["one-hot", "soft"])
+def test_fused_softmax_cross_entropy_equals_the_reference(cls, dtype, targets):
+    rng = np.random.default_rng(3)
+    z = rng.normal(scale=4.0, size=(128, 10)).astype(dtype)
+    y = np.eye(10, dtype=dtype)[rng.integers(0, 10, 128)] if targets == "one-hot" else rng.uniform(size=(128, 10)).astype(dtype)
+    cost = get_cost("softmax_cross_entropy")
+    z_before = z.copy()
+    c_fast, d_fast = cls(np).cost_and_delta(cost, z, y)
+    c_ref, d_ref = Kernels(np).cost_and_delta(cost, z, y)
+    assert np.array_equal(z, z_before), "the logits must not be changed"
+    assert np.asarray(c_fast).dtype == dtype
+    np.testing.assert_allclose(float(c_fast), float(c_ref), rtol=RTOL[dtype])
+    np.testing.assert_allclose(d_fast, d_ref, rtol=RTOL[dtype], atol=RTOL[dtype] * float(np.max(np.abs(d_ref))))
+
+
+@pytest.mark.parametrize("cls", FAST)
+def test_matmul_and_row_sums_into_views_equal_the_operators(cls):
+    rng = np.random.default_rng(4)
+    a, d = rng.normal(size=(33, 17)).astype(np.float32), rng.normal(size=(33, 9)).astype(np.float32)
+    views = cls(np).views(np.empty(17 * 9 + 9, np.float32), [(17, 9), (9,)])
+    w, b = cls(np).matmul_into(views[0], a.T, d), cls(np).sum_rows_into(views[1], d)
+    assert w is views[0] and b is views[1]
+    assert np.array_equal(views.flat, np.concatenate([(a.T @ d).ravel(), np.sum(d, axis=0)]))

@@ -1,27 +1,97 @@
 """The kernels seam: hot spots with a generic array-API reference and backend-specific fast paths.
 
 ``Kernels`` holds the reference implementation of each hot spot, written once for any namespace;
-a backend may subclass it with a faster version of some methods (NumPy ``out=`` routines today,
-CuPy ``ElementwiseKernel``s once a GPU can prove them), as Thinc's ``Ops``/``CupyOps`` do.
-``kernels_for(xp)`` picks the implementation with array_api_compat's ``is_*_namespace``. Every
-fast path must give the reference's numbers: ``tests/test_fast_paths.py`` proves it.
+a backend may subclass it with a faster version of some methods (NumPy ``out=`` routines, numba
+fused loops on the CPU, CuPy ``ElementwiseKernel``s once a GPU can prove them), as Thinc's
+``Ops``/``CupyOps`` do. ``kernels_for(xp)`` picks the implementation with array_api_compat's
+``is_*_namespace``. Every fast path must give the reference's numbers: ``tests/test_fast_paths.py``
+proves it (bit for bit where the operation order is the same, else within a stated tolerance).
+
+Flat buffers: where ``supports_views`` is True, ``pack``/``views`` give arrays that are views into
+one contiguous 1-D buffer (a ``FlatViews`` list that carries the buffer as ``.flat``), and the
+``*_into`` methods write into them. The array API does not promise that ``reshape`` of a slice is
+a view, so the generic kernels say False and callers keep separate arrays (``out`` is then None
+and the ``*_into`` methods return new arrays).
 """
 
 from __future__ import annotations
 
+import functools
+import math
+from collections.abc import Sequence
 from typing import Any
 
 import array_api_compat
+
+
+class FlatViews(list):
+    """A list of arrays that are views, in order, into the one 1-D buffer ``flat``."""
+
+    def __init__(self, views: Sequence[Any], flat: Any) -> None:
+        super().__init__(views)
+        self._views, self._flat = tuple(views), flat
+
+    @property
+    def flat(self) -> Any:
+        """The buffer, or None once an item was replaced (the buffer no longer holds the list)."""
+        if len(self) != len(self._views) or any(a is not b for a, b in zip(self, self._views)):
+            return None
+        return self._flat
 
 
 class Kernels:
     """Generic reference kernels; every argument array is updated in place where the name says so."""
 
     name = "generic"
+    supports_views = False  # reshape of a slice may copy in the array API: keep separate arrays
 
     def __init__(self, xp: Any) -> None:
         self.xp = xp
 
+    # ------------------------------------------------------------------ flat buffers
+    def pack(self, arrays: Sequence[Any]) -> FlatViews:
+        """Copy ``arrays`` into one new 1-D buffer; views of it where ``supports_views``."""
+        flat = self.xp.concat([self.xp.reshape(a, (-1,)) for a in arrays])
+        return FlatViews(self.views(flat, [tuple(a.shape) for a in arrays]), flat)
+
+    def views(self, flat: Any, shapes: Sequence[tuple[int, ...]]) -> FlatViews:
+        """Arrays of ``shapes`` over consecutive parts of ``flat`` (copies where reshape copies)."""
+        out, start = [], 0
+        for shape in shapes:
+            size = math.prod(shape)
+            out.append(self.xp.reshape(flat[start : start + size], shape))
+            start += size
+        return FlatViews(out, flat)
+
+    def matmul_into(self, out: Any, a: Any, b: Any) -> Any:
+        """a @ b, written into ``out`` when given (else a new array); returns the result."""
+        if out is None:
+            return a @ b
+        out[...] = a @ b
+        return out
+
+    def sum_rows_into(self, out: Any, a: Any) -> Any:
+        """The column sums of a 2-D ``a`` (the bias gradient), into ``out`` when given."""
+        if out is None:
+            return self.xp.sum(a, axis=0)
+        out[...] = self.xp.sum(a, axis=0)
+        return out
+
+    # ------------------------------------------------------------------ layers and costs
+    def bias_activation(self, z: Any, b: Any, activation: Any) -> Any:
+        """z += b in place, then a = g(z) (``activation`` is an engine Activation); returns a."""
+        z += b
+        return activation.fn(z, self.xp)
+
+    def activation_backward(self, activation: Any, z: Any, a: Any, delta: Any) -> Any:
+        """delta * g'(z) given a = g(z); may overwrite ``delta``."""
+        return activation.backward(z, a, delta, self.xp)
+
+    def cost_and_delta(self, cost: Any, z: Any, y: Any) -> tuple[Any, Any]:
+        """(mean cost, per-sample output delta) of an engine Cost at logits z."""
+        return cost.fn_and_delta(z, y, self.xp)
+
+    # ------------------------------------------------------------------ optimizer updates
     def sgd(self, p: Any, g: Any, lr: float) -> None:
         """p -= lr g."""
         p -= g * lr
@@ -57,10 +127,21 @@ class Kernels:
         p -= (m / denom) * lr_t
 
 
+@functools.cache
+def _numpy_fast_class() -> type[Kernels]:
+    """NumbaKernels where numba imports (and can cache), else the NumPy ``out=`` kernels."""
+    try:
+        from .numba_kernels import NumbaKernels
+
+        return NumbaKernels
+    except Exception:  # no numba, a numba/NumPy mismatch or no writable cache: the out= path is exact
+        from .numpy_kernels import NumpyKernels
+
+        return NumpyKernels
+
+
 def kernels_for(xp: Any, fast: bool = True) -> Kernels:
     """The fastest proven kernels for namespace ``xp`` (the generic reference with ``fast=False``)."""
     if fast and array_api_compat.is_numpy_namespace(xp):
-        from .numpy_kernels import NumpyKernels
-
-        return NumpyKernels(xp)
+        return _numpy_fast_class()(xp)
     return Kernels(xp)

@@ -3,19 +3,27 @@
 The array API has no ``out=`` argument, so the generic code allocates a temporary per operation;
 on the CPU at small batch those allocations cost as much as the matrix products. Each method here
 does exactly the reference's operations in the same order, so results are equal bit for bit.
+This is also the fallback where numba is missing (``numba_kernels`` builds on it).
+
+NumPy slices of a contiguous 1-D array reshape to views, so ``supports_views`` is True: a network's
+parameters, gradients and optimizer state each live in one flat buffer.
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
+
 import numpy as np
 
-from .kernels import Kernels
+from .kernels import FlatViews, Kernels
 
 
 class NumpyKernels(Kernels):
     """Kernels for NumPy arrays: scratch buffers are kept here, one per (shape, dtype)."""
 
     name = "numpy"
+    supports_views = True
 
     def __init__(self, xp: object) -> None:
         super().__init__(xp)
@@ -28,6 +36,64 @@ class NumpyKernels(Kernels):
         if buffer is None:
             buffer = self._scratch[key] = np.empty_like(array)
         return buffer
+
+    def pack(self, arrays: Sequence[np.ndarray]) -> FlatViews:
+        """One new contiguous buffer holding ``arrays`` row-major, and views of it."""
+        flat = np.concatenate([np.ravel(a, order="C") for a in arrays])
+        return self.views(flat, [a.shape for a in arrays])
+
+    def views(self, flat: np.ndarray, shapes: Sequence[tuple[int, ...]]) -> FlatViews:
+        """Views (never copies) of consecutive parts of the contiguous 1-D ``flat``."""
+        if flat.ndim != 1 or not flat.flags.c_contiguous:
+            raise ValueError("flat buffers must be contiguous 1-D arrays")
+        out, start = [], 0
+        for shape in shapes:
+            size = math.prod(shape)
+            view = flat[start : start + size].view()
+            view.shape = shape  # assigning .shape raises rather than copy
+            out.append(view)
+            start += size
+        return FlatViews(out, flat)
+
+    def matmul_into(self, out: np.ndarray | None, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """a @ b straight into ``out`` (the same BLAS call as ``@``)."""
+        return np.matmul(a, b, out=out)
+
+    def sum_rows_into(self, out: np.ndarray | None, a: np.ndarray) -> np.ndarray:
+        """Column sums straight into ``out`` (the same reduction as ``np.sum(axis=0)``)."""
+        return np.sum(a, axis=0, out=out)
+
+    def sgd(self, p: np.ndarray, g: np.ndarray, lr: float) -> None:
+        """The reference SGD update through one scratch buffer."""
+        s = self.scratch_like(p)
+        np.multiply(g, lr, out=s)
+        p -= s
+
+    def momentum(self, p: np.ndarray, g: np.ndarray, velocity: np.ndarray, lr: float, mu: float, nesterov: bool) -> None:
+        """The reference momentum update through one scratch buffer."""
+        s = self.scratch_like(p)
+        velocity *= mu
+        velocity += g
+        if nesterov:
+            np.multiply(velocity, mu, out=s)
+            np.add(g, s, out=s)
+        else:
+            np.copyto(s, velocity)
+        s *= lr
+        p -= s
+
+    def rmsprop(self, p: np.ndarray, g: np.ndarray, square_avg: np.ndarray, lr: float, rho: float, eps: float) -> None:
+        """The reference RMSProp update through one scratch buffer."""
+        s = self.scratch_like(p)
+        square_avg *= rho
+        np.multiply(g, g, out=s)
+        s *= 1.0 - rho
+        square_avg += s
+        np.sqrt(square_avg, out=s)
+        s += eps
+        np.divide(g, s, out=s)
+        s *= lr
+        p -= s
 
     def adam(self, p: np.ndarray, g: np.ndarray, m: np.ndarray, v: np.ndarray, beta1: float, beta2: float,
              lr_t: float, eps_t: float) -> None:  # fmt: skip

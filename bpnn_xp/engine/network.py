@@ -7,6 +7,14 @@ gradients ``a_{l-1}^T delta_l / m``. Penalties (L2, L1) apply to weights only, n
 
 Parameter order, used by ``params``, ``backprop``'s gradients and ``flatten``: W_1, b_1, W_2, b_2, ...
 each flattened row-major (C order).
+
+Flat buffers: where the kernels seam says views are safe (``Kernels.supports_views``: NumPy), the
+parameters live in ONE contiguous 1-D buffer in that order, ``Network.flat``, and ``weights``,
+``biases`` and ``params`` are views into it; backprop writes the gradients into one new flat buffer
+(``grads.flat``) the same way, and the optimizers update each buffer in one pass. Elsewhere (the
+generic reference: array-api-strict, torch, CuPy, or ``fast=False``) they stay separate arrays and
+``flat`` is None. ``flatten()`` always returns a copy; ``load_flat`` copies into the buffer, so
+views taken earlier stay valid.
 """
 
 from __future__ import annotations
@@ -20,6 +28,7 @@ from array_api_compat import array_namespace
 from array_api_compat import device as device_of
 
 from .. import backends
+from ..backends.kernels import FlatViews
 from ..errors import BpnnValueError
 from .activations import Activation, get_activation
 from .costs import Cost, get_cost
@@ -33,7 +42,7 @@ def on_network_device(method: Method) -> Method:
 
     @functools.wraps(method)
     def wrapper(self: Network, *args: Any, **kwargs: Any) -> Any:
-        with backends.device_context(self.weights[0]):
+        with backends.device_context(self._weights[0]):
             return method(self, *args, **kwargs)
 
     return wrapper  # type: ignore[return-value]
@@ -48,30 +57,29 @@ class Network:
         biases: Sequence[Any],
         activations: Sequence[str | Activation] | str | Activation = "sigmoid",
         cost: str | Cost = "softmax_cross_entropy",
+        fast: bool = True,
     ) -> None:
         if len(weights) == 0 or len(weights) != len(biases):
             raise BpnnValueError("a network needs one bias vector per weight matrix and at least one layer")
-        self.weights = list(weights)
-        self.biases = list(biases)
-        self.xp = array_namespace(*self.weights, *self.biases)
-        self.device = device_of(self.weights[0])
+        self.xp = array_namespace(*weights, *biases)
+        self.device = device_of(weights[0])
         if isinstance(activations, (str, Activation)):
-            activations = [activations] * (len(self.weights) - 1)
-        if len(activations) != len(self.weights) - 1:
-            raise BpnnValueError(f"{len(self.weights) - 1} hidden layer(s) need as many activations, got {len(activations)}")
+            activations = [activations] * (len(weights) - 1)
+        if len(activations) != len(weights) - 1:
+            raise BpnnValueError(f"{len(weights) - 1} hidden layer(s) need as many activations, got {len(activations)}")
         self.activations = [get_activation(a) for a in activations]
         self.cost_function = get_cost(cost)
-        if self.cost_function.name == "softmax_cross_entropy" and self.weights[-1].shape[1] < 2:
+        if self.cost_function.name == "softmax_cross_entropy" and weights[-1].shape[1] < 2:
             raise BpnnValueError("softmax_cross_entropy needs at least 2 outputs; for one output use sigmoid_cross_entropy")
-        for i, (w, b) in enumerate(zip(self.weights, self.biases)):
-            if not (self.xp.isdtype(w.dtype, "real floating") and w.dtype == b.dtype == self.weights[0].dtype):
-                raise BpnnValueError(f"layer {i + 1}: parameters must all be float32 or all float64, got {w.dtype}/{b.dtype}")
-            if w.ndim != 2 or b.ndim != 1 or b.shape[0] != w.shape[1]:
-                raise BpnnValueError(f"layer {i + 1}: weights must be (fan_in, fan_out) and bias (fan_out,)")
-            if i and w.shape[0] != self.weights[i - 1].shape[1]:
-                raise BpnnValueError(
-                    f"layer {i + 1} takes {w.shape[0]} inputs but layer {i} gives {self.weights[i - 1].shape[1]}"
-                )
+        _check_layers(self.xp, weights, biases)
+        self.fast = fast  # False: the generic reference kernels and separate arrays throughout
+        self.kernels = backends.kernels_for(self.xp, fast)
+        self._flat: Any = None
+        self._weights, self._biases = list(weights), list(biases)
+        if self.kernels.supports_views:
+            with backends.device_context(weights[0]):
+                packed = self.kernels.pack(self.params)
+            self._flat, self._weights, self._biases = packed.flat, packed[0::2], packed[1::2]
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -104,16 +112,63 @@ class Network:
     @property
     def sizes(self) -> list[int]:
         """Layer widths, input first."""
-        return [self.weights[0].shape[0]] + [w.shape[1] for w in self.weights]
+        return [self._weights[0].shape[0]] + [w.shape[1] for w in self._weights]
 
     @property
     def dtype(self) -> Any:
-        return self.weights[0].dtype
+        return self._weights[0].dtype
+
+    @property
+    def flat(self) -> Any:
+        """The live 1-D parameter buffer (W_1, b_1, W_2, ... row-major), or None where views are not used."""
+        return self._flat
+
+    @property
+    def weights(self) -> list[Any]:
+        """[W_1, W_2, ...]: a new list each time, of the live arrays (views into ``flat`` where packed).
+
+        Write into the arrays, or assign a whole list (``net.weights = [...]``, copied in); assigning
+        one item of the returned list changes nothing.
+        """
+        return list(self._weights)
+
+    @weights.setter
+    def weights(self, arrays: Sequence[Any]) -> None:
+        self._assign(arrays, self._biases)
+
+    @property
+    def biases(self) -> list[Any]:
+        """[b_1, b_2, ...], as ``weights``."""
+        return list(self._biases)
+
+    @biases.setter
+    def biases(self, arrays: Sequence[Any]) -> None:
+        self._assign(self._weights, arrays)
+
+    def _assign(self, weights: Sequence[Any], biases: Sequence[Any]) -> None:
+        """New parameter values of the same shapes and dtype: copied into the buffer where packed."""
+        weights, biases = list(weights), list(biases)
+        if [tuple(a.shape) for a in (*weights, *biases)] != [tuple(a.shape) for a in (*self._weights, *self._biases)]:
+            raise BpnnValueError("new weights and biases must have the shapes of the current ones")
+        _check_layers(self.xp, weights, biases)
+        if weights[0].dtype != self.dtype:
+            raise BpnnValueError(f"new parameters must be {self.dtype}, got {weights[0].dtype}")
+        if self._flat is None:
+            self._weights, self._biases = weights, biases
+            return
+        for live, new in zip((*self._weights, *self._biases), (*weights, *biases)):
+            if live is not new:
+                live[...] = new
 
     @property
     def params(self) -> list[Any]:
-        """[W_1, b_1, W_2, b_2, ...]: the order of gradients, optimizer state and ``flatten``."""
-        return [p for pair in zip(self.weights, self.biases) for p in pair]
+        """[W_1, b_1, W_2, b_2, ...]: the order of gradients, optimizer state and ``flatten``.
+
+        Where packed, a ``FlatViews`` list whose ``.flat`` is the buffer (what lets an optimizer
+        update all parameters in one pass).
+        """
+        params = [p for pair in zip(self._weights, self._biases) for p in pair]
+        return FlatViews(params, self._flat) if self._flat is not None else params
 
     @property
     def n_params(self) -> int:
@@ -128,6 +183,7 @@ class Network:
             [xp.asarray(b, copy=True) for b in self.biases],
             self.activations,
             self.cost_function,
+            self.fast,
         )
 
     def to(self, device: str | backends.Backend, dtype: str | None = None) -> Network:
@@ -136,20 +192,20 @@ class Network:
         dtype = dtype or str(backends.to_numpy(self.weights[0][:1, :1]).dtype)
         with backend.use():
             moved = [backend.asarray(backends.to_numpy(p), dtype) for p in self.params]
-        return Network(moved[0::2], moved[1::2], self.activations, self.cost_function)
+        return Network(moved[0::2], moved[1::2], self.activations, self.cost_function, self.fast)
 
     # ------------------------------------------------------------------ forward
     def _forward(self, X: Any, record: bool) -> tuple[Any, list[Any], list[Any]]:
         """The one forward loop: (logits z_L, hidden z's, [X, hidden a's]); lists filled if ``record``."""
         zs: list[Any] = []
         activations: list[Any] = [X]
-        a, last = X, len(self.weights) - 1
-        for i, (w, b) in enumerate(zip(self.weights, self.biases)):
+        a, last = X, len(self._weights) - 1
+        for i, (w, b) in enumerate(zip(self._weights, self._biases)):
             z = a @ w
-            z += b
             if i == last:
+                z += b
                 return z, zs, activations
-            a = self.activations[i].fn(z, self.xp)
+            a = self.kernels.bias_activation(z, b, self.activations[i])  # z += b; a = g(z)
             if record:
                 zs.append(z)
                 activations.append(a)
@@ -203,26 +259,32 @@ class Network:
         self, X: Any, Y: Any, l2: float = 0.0, l1: float = 0.0, n: int | None = None
     ) -> tuple[Any, list[Any], Any]:
         """``backprop`` that also returns the output logits z_L (for accuracy without a second pass)."""
-        xp = self.xp
-        m = X.shape[0]
+        kernels, m = self.kernels, X.shape[0]
         logits, zs, activations = self._forward(X, record=True)
-        cost, delta = self.cost_function.fn_and_delta(logits, Y, xp)
+        cost, delta = kernels.cost_and_delta(self.cost_function, logits, Y)
         delta *= 1.0 / m  # scale the (small) output delta once instead of every gradient
-        grads: list[Any] = [None] * (2 * len(self.weights))
-        for i in range(len(self.weights) - 1, -1, -1):
-            grads[2 * i] = activations[i].T @ delta
-            grads[2 * i + 1] = xp.sum(delta, axis=0)
+        grads = self._new_gradients()
+        for i in range(len(self._weights) - 1, -1, -1):
+            grads[2 * i] = kernels.matmul_into(grads[2 * i], activations[i].T, delta)
+            grads[2 * i + 1] = kernels.sum_rows_into(grads[2 * i + 1], delta)
             if i > 0:  # no delta is needed for the input layer
-                delta = delta @ self.weights[i].T
-                delta = self.activations[i - 1].backward(zs[i - 1], activations[i], delta, xp)
+                delta = delta @ self._weights[i].T
+                delta = kernels.activation_backward(self.activations[i - 1], zs[i - 1], activations[i], delta)
         if l2 or l1:
             cost = cost + self.penalty(l2, l1, n or m)
             self._add_penalty_gradients(grads, l2, l1, n or m)
         return cost, grads, logits
 
+    def _new_gradients(self) -> list[Any]:
+        """Where packed, views into one new flat gradient buffer (``.flat``); else empty slots."""
+        if self._flat is None:
+            return [None] * (2 * len(self._weights))
+        flat = self.xp.empty(self._flat.shape, dtype=self.dtype, device=self.device)  # every entry is written
+        return self.kernels.views(flat, [tuple(p.shape) for p in self.params])
+
     def _add_penalty_gradients(self, grads: list[Any], l2: float, l1: float, n: int) -> None:
         """grad W += l2/n W + l1/n sign(W); biases are not penalized."""
-        for i, w in enumerate(self.weights):
+        for i, w in enumerate(self._weights):
             if l2:
                 grads[2 * i] += w * (l2 / n)
             if l1:
@@ -231,9 +293,13 @@ class Network:
     # ------------------------------------------------------------------ flat vectors
     @on_network_device
     def flatten(self, arrays: Sequence[Any] | None = None) -> Any:
-        """One 1-D vector of all parameters (or of ``arrays`` in the same order, e.g. gradients)."""
+        """A new 1-D copy of all parameters (or of ``arrays`` in the same order, e.g. gradients)."""
         xp = self.xp
-        return xp.concat([xp.reshape(p, (-1,)) for p in (arrays if arrays is not None else self.params)])
+        arrays = arrays if arrays is not None else self.params
+        packed = getattr(arrays, "flat", None)
+        if packed is not None:  # views of one buffer: one copy, the same values as concatenating
+            return xp.asarray(packed, copy=True)
+        return xp.concat([xp.reshape(p, (-1,)) for p in arrays])
 
     @on_network_device
     def unflatten(self, vector: Any) -> list[Any]:
@@ -247,18 +313,24 @@ class Network:
             start += size
         return out
 
+    @on_network_device
     def load_flat(self, vector: Any) -> None:
-        """Replace all parameters by the values in a flat vector on this network's device."""
+        """Set all parameters from a flat vector on this network's device: copied into ``flat`` where
+        packed (views stay valid), else the vector's pieces become the parameters."""
+        if self._flat is not None:
+            if vector.shape != (self.n_params,):
+                raise BpnnValueError(f"flat parameter vector must have shape ({self.n_params},), got {tuple(vector.shape)}")
+            self._flat[...] = vector
+            return
         params = self.unflatten(vector)
-        self.weights = params[0::2]
-        self.biases = params[1::2]
+        self._weights, self._biases = params[0::2], params[1::2]
 
     # ------------------------------------------------------------------ course layout
     @on_network_device
     def to_course_thetas(self) -> list[Any]:
         """Weights in the course notes' layout: Theta_l of shape (fan_out, fan_in + 1), bias in column 0."""
         xp = self.xp
-        return [xp.concat([xp.reshape(b, (-1, 1)), w.T], axis=1) for w, b in zip(self.weights, self.biases)]
+        return [xp.concat([xp.reshape(b, (-1, 1)), w.T], axis=1) for w, b in zip(self._weights, self._biases)]
 
     @classmethod
     def from_course_thetas(
@@ -272,6 +344,17 @@ class Network:
         weights = [xp.asarray(t[:, 1:].T, copy=True) for t in thetas]
         biases = [xp.asarray(t[:, 0], copy=True) for t in thetas]
         return cls(weights, biases, activation, cost)
+
+
+def _check_layers(xp: Any, weights: Sequence[Any], biases: Sequence[Any]) -> None:
+    """One dtype (float32 or float64) throughout, (fan_in, fan_out) weights, matching biases and widths."""
+    for i, (w, b) in enumerate(zip(weights, biases)):
+        if not (xp.isdtype(w.dtype, "real floating") and w.dtype == b.dtype == weights[0].dtype):
+            raise BpnnValueError(f"layer {i + 1}: parameters must all be float32 or all float64, got {w.dtype}/{b.dtype}")
+        if w.ndim != 2 or b.ndim != 1 or b.shape[0] != w.shape[1]:
+            raise BpnnValueError(f"layer {i + 1}: weights must be (fan_in, fan_out) and bias (fan_out,)")
+        if i and w.shape[0] != weights[i - 1].shape[1]:
+            raise BpnnValueError(f"layer {i + 1} takes {w.shape[0]} inputs but layer {i} gives {weights[i - 1].shape[1]}")
 
 
 def validate_sizes(sizes: Sequence[Any]) -> list[int]:

@@ -2,8 +2,12 @@
 
 Each optimizer updates a list of parameter arrays in place from a matching list of gradients. The
 arithmetic lives behind the kernels seam (``backends.kernels``): a generic array-API reference and,
-where proven equal, a backend's fast path. State (velocities, moments) is created with
-``zeros_like`` inside the parameters' device context. Hyper-parameters stay Python floats: a
+where proven equal, a backend's fast path. When parameters and gradients are both views into one
+flat buffer (``FlatViews``, as a NumPy ``Network``'s ``params`` and gradients are), the state is flat
+too (one buffer per state name, with per-parameter views) and each step is ONE kernel call over the
+whole buffer; otherwise one call per parameter, with separate state arrays. ``state_dict`` gives
+per-parameter arrays either way, the checkpoint layout. State is created inside the parameters'
+device context. Hyper-parameters stay Python floats: a
 float32 array times a Python float stays float32, so nothing is silently promoted to float64.
 Update rules match torch.optim's.
 """
@@ -36,17 +40,36 @@ class Optimizer:
         self.kernels: backends.Kernels | None = None
 
     def step(self, params: Sequence[Any], grads: Sequence[Any]) -> None:
-        """One update of every parameter from its gradient."""
+        """One update of every parameter from its gradient (one pass over flat buffers where given)."""
         with backends.device_context(params[0]):
-            if self.kernels is None:  # looked up once, on the first step
-                self.kernels = backends.kernels_for(array_namespace(*params), self.fast)
+            kernels = self._kernels_for(params)
+            flat = getattr(params, "flat", None) is not None and kernels.supports_views
             if not self.state and self.state_names:
-                self.state = {k: [self.kernels.xp.zeros_like(p) for p in params] for k in self.state_names}
+                self.state = {k: self._zeros(kernels, params, flat) for k in self.state_names}
             self.t += 1
+            flat_state = {k: getattr(v, "flat", None) for k, v in self.state.items()}
+            if flat and getattr(grads, "flat", None) is not None and all(s is not None for s in flat_state.values()):
+                self._update(kernels, params.flat, grads.flat, flat_state)
+                return
             for i, (p, g) in enumerate(zip(params, grads)):
-                self._update(self.kernels, i, p, g)
+                self._update(kernels, p, g, {k: v[i] for k, v in self.state.items()})
 
-    def _update(self, kernels: backends.Kernels, i: int, p: Any, g: Any) -> None:
+    def _kernels_for(self, params: Sequence[Any]) -> backends.Kernels:
+        """The kernels for the parameters' namespace, looked up once, on the first step."""
+        if self.kernels is None:
+            self.kernels = backends.kernels_for(array_namespace(*params), self.fast)
+        return self.kernels
+
+    @staticmethod
+    def _zeros(kernels: backends.Kernels, params: Sequence[Any], flat: bool) -> list[Any]:
+        """Zero state per parameter: views into one flat buffer when ``flat``, else separate arrays."""
+        xp = kernels.xp
+        if flat:
+            return kernels.views(xp.zeros_like(params.flat), [tuple(p.shape) for p in params])
+        return [xp.zeros_like(p) for p in params]
+
+    def _update(self, kernels: backends.Kernels, p: Any, g: Any, state: dict[str, Any]) -> None:
+        """Update ``p`` (one parameter, or the whole flat buffer) from ``g`` with the matching ``state``."""
         raise NotImplementedError
 
     def hyperparameters(self) -> dict[str, float]:
@@ -71,7 +94,12 @@ class Optimizer:
         for key, values in arrays.items():
             _check_state_arrays(key, values, params)
         with backends.device_context(params[0]):
-            self.state = {k: [backends.from_host(a, like=p) for a, p in zip(v, params)] for k, v in arrays.items()}
+            kernels = self._kernels_for(params)
+            packed = getattr(params, "flat", None) is not None and kernels.supports_views
+            self.state = {}
+            for key, values in arrays.items():
+                state = [backends.from_host(a, like=p, dtype=p.dtype) for a, p in zip(values, params)]
+                self.state[key] = kernels.pack(state) if packed else state
         self.t = t
 
     def __repr__(self) -> str:
@@ -84,7 +112,7 @@ class SGD(Optimizer):
 
     name = "sgd"
 
-    def _update(self, kernels: backends.Kernels, i: int, p: Any, g: Any) -> None:
+    def _update(self, kernels: backends.Kernels, p: Any, g: Any, state: dict[str, Any]) -> None:
         kernels.sgd(p, g, self.lr)
 
 
@@ -99,8 +127,8 @@ class Momentum(Optimizer):
         super().__init__(lr, fast)
         self.momentum = _fraction("momentum", momentum)
 
-    def _update(self, kernels: backends.Kernels, i: int, p: Any, g: Any) -> None:
-        kernels.momentum(p, g, self.state["velocity"][i], self.lr, self.momentum, self.nesterov)
+    def _update(self, kernels: backends.Kernels, p: Any, g: Any, state: dict[str, Any]) -> None:
+        kernels.momentum(p, g, state["velocity"], self.lr, self.momentum, self.nesterov)
 
 
 class Nesterov(Momentum):
@@ -121,8 +149,8 @@ class RMSProp(Optimizer):
         self.rho = _fraction("rho", rho)
         self.eps = _positive("eps", eps)
 
-    def _update(self, kernels: backends.Kernels, i: int, p: Any, g: Any) -> None:
-        kernels.rmsprop(p, g, self.state["square_avg"][i], self.lr, self.rho, self.eps)
+    def _update(self, kernels: backends.Kernels, p: Any, g: Any, state: dict[str, Any]) -> None:
+        kernels.rmsprop(p, g, state["square_avg"], self.lr, self.rho, self.eps)
 
 
 class Adam(Optimizer):
@@ -142,11 +170,11 @@ class Adam(Optimizer):
         self.beta2 = _fraction("beta2", beta2)
         self.eps = _positive("eps", eps)
 
-    def _update(self, kernels: backends.Kernels, i: int, p: Any, g: Any) -> None:
+    def _update(self, kernels: backends.Kernels, p: Any, g: Any, state: dict[str, Any]) -> None:
         correction = math.sqrt(1.0 - self.beta2**self.t)
         lr_t = self.lr * correction / (1.0 - self.beta1**self.t)
         eps_t = self.eps * correction
-        kernels.adam(p, g, self.state["m"][i], self.state["v"][i], self.beta1, self.beta2, lr_t, eps_t)
+        kernels.adam(p, g, state["m"], state["v"], self.beta1, self.beta2, lr_t, eps_t)
 
 
 OPTIMIZERS: dict[str, type[Optimizer]] = {c.name: c for c in (SGD, Momentum, Nesterov, RMSProp, Adam)}

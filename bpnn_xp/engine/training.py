@@ -136,7 +136,8 @@ class Trainer:
         if isinstance(optimizer, Optimizer):
             self.optimizer = optimizer
         else:
-            self.optimizer = None if is_full_batch_method(self.method) else get_optimizer(self.method, lr)
+            full_batch = is_full_batch_method(self.method)
+            self.optimizer = None if full_batch else get_optimizer(self.method, lr, fast=getattr(network, "fast", True))
         self.batch_size = check_batch_size(batch_size)
         self.l2 = _non_negative("l2", l2)
         self.l1 = _non_negative("l1", l1)
