@@ -85,15 +85,8 @@ class NumpyKernels(Kernels):
     def rmsprop(self, p: np.ndarray, g: np.ndarray, square_avg: np.ndarray, lr: float, rho: float, eps: float) -> None:
         """The reference RMSProp update through one scratch buffer."""
         s = self.scratch_like(p)
-        square_avg *= rho
-        np.multiply(g, g, out=s)
-        s *= 1.0 - rho
-        square_avg += s
-        np.sqrt(square_avg, out=s)
-        s += eps
-        np.divide(g, s, out=s)
-        s *= lr
-        p -= s
+        _decay_add_square(square_avg, g, rho, s)
+        _step_by_root(p, g, square_avg, eps, lr, s)
 
     def adam(self, p: np.ndarray, g: np.ndarray, m: np.ndarray, v: np.ndarray, beta1: float, beta2: float,
              lr_t: float, eps_t: float) -> None:  # fmt: skip
@@ -102,12 +95,22 @@ class NumpyKernels(Kernels):
         m *= beta1
         np.multiply(g, 1.0 - beta1, out=s)
         m += s
-        v *= beta2
-        np.multiply(g, g, out=s)
-        s *= 1.0 - beta2
-        v += s
-        np.sqrt(v, out=s)
-        s += eps_t
-        np.divide(m, s, out=s)
-        s *= lr_t
-        p -= s
+        _decay_add_square(v, g, beta2, s)
+        _step_by_root(p, m, v, eps_t, lr_t, s)
+
+
+def _decay_add_square(average: np.ndarray, g: np.ndarray, decay: float, s: np.ndarray) -> None:
+    """average = decay average + (1 - decay) g^2, in the reference's operation order (s is scratch)."""
+    average *= decay
+    np.multiply(g, g, out=s)
+    s *= 1.0 - decay
+    average += s
+
+
+def _step_by_root(p: np.ndarray, numerator: np.ndarray, average: np.ndarray, eps: float, lr: float, s: np.ndarray) -> None:
+    """p -= lr numerator / (sqrt(average) + eps), in the reference's operation order (s is scratch)."""
+    np.sqrt(average, out=s)
+    s += eps
+    np.divide(numerator, s, out=s)
+    s *= lr
+    p -= s
