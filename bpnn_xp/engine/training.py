@@ -3,6 +3,13 @@
 No host-device sync happens per step: the cost and the count of correct predictions are summed on
 the device and read once per epoch (or every ``log_every`` batches for a progress display).
 Full-batch scipy methods (L-BFGS-B, CG, TNC) run through the same ``Trainer.fit``.
+
+Data-parallel training: given a communicator (``backends.distributed``) of N ranks, every rank holds
+the whole data set and the same seeded shuffling stream, so all ranks agree on each global batch;
+rank r computes the gradient of its rows (``rows[r::N]``), weighted by its share of the batch, and
+ONE allreduce of the flat gradient buffer per step gives every rank the single-process mean
+gradient (penalty included once: the weights sum to 1), so the optimizers step identically
+everywhere. ``batch_size`` is the global batch. Epoch cost and accuracy are summed once per epoch.
 """
 
 from __future__ import annotations
@@ -18,8 +25,9 @@ from array_api_compat import array_namespace
 from array_api_compat import device as device_of
 
 from .. import backends
+from ..backends.distributed import SingleProcess
 from ..errors import BpnnTypeError, BpnnValueError, DeviceError, DivergenceError
-from .full_batch import minimize
+from .full_batch import minimize, shard_bounds
 from .network import Network
 from .optimizers import Optimizer, canonical_optimizer_name, get_optimizer, is_full_batch_method
 
@@ -129,8 +137,10 @@ class Trainer:
         l2: float = 0.0,
         l1: float = 0.0,
         seed: Any = 0,
+        comm: Any = None,
     ) -> None:
         self.network = network
+        self.comm = comm if comm is not None else SingleProcess()  # backends.distributed: SingleProcess or MPIComm
         self.method = optimizer.name if isinstance(optimizer, Optimizer) else canonical_optimizer_name(optimizer)
         self.optimizer: Optimizer | None
         if isinstance(optimizer, Optimizer):
@@ -157,32 +167,75 @@ class Trainer:
         on_epoch: Callable[[EpochRecord], None] | None = None,
         on_batch: Callable[[BatchProgress], None] | None = None,
         log_every: int = 0,
+        epoch_inputs: Callable[[int], Any] | None = None,
     ) -> History:
         """Train for ``epochs`` more epochs (iterations for scipy methods) on device arrays (X, Y).
 
         ``early_stopping=k`` stops when the validation cost has not improved for k epochs and puts
         back the best parameters; it needs ``validation``. A NaN/Inf cost raises DivergenceError
-        after restoring the last good parameters.
+        after restoring the last good parameters. ``epoch_inputs(epoch)``, when given, is called
+        before each minibatch epoch with the number of the epoch about to run and returns the X to
+        train on in it (same shape and row order as X, e.g. augmented images; Y is unchanged).
+
+        With a communicator of several ranks, every rank calls ``fit`` with the same data and
+        arguments; an exception on one rank stops the whole job (no rank is left in a collective),
+        except a divergence, which every rank sees alike and raises.
         """
-        check_training_data(self.network, X, Y)
-        epochs = _whole_number("epochs", epochs)
-        stopper = self._early_stopping(early_stopping, validation)
-        with backends.device_context(self.network.weights[0]):
-            if self.optimizer is None:
-                return self._fit_full_batch(X, Y, epochs, validation, on_epoch)
-            if self.batch_size != FULL_BATCH and self.batch_size > X.shape[0]:
-                warnings.warn(
-                    f"batch size {self.batch_size} is larger than the {X.shape[0]} training samples: training uses full batches",
-                    stacklevel=2,
-                )
-            for _ in range(epochs):
-                record = self._guarded_epoch(X, Y, on_batch, log_every)
-                self._finish_epoch(record, X.shape[0], validation, on_epoch)
-                if stopper is not None and stopper.should_stop(record, self.network):
-                    self.network.load_flat(stopper.best_params)
-                    self.history.stopped_early, self.history.best_epoch = True, stopper.best_epoch
-                    break
+        with self.comm.guard(collective=(DivergenceError,)):
+            check_training_data(self.network, X, Y)
+            epochs = _whole_number("epochs", epochs)
+            stopper = self._early_stopping(early_stopping, validation)
+            with backends.device_context(self.network.weights[0]):
+                self._sync_parameters()
+                if self.optimizer is None:
+                    if epoch_inputs is not None:
+                        raise BpnnValueError(
+                            f"epoch_inputs (new inputs every epoch) needs a minibatch optimizer; {self.method} "
+                            "minimizes one fixed full-batch cost"
+                        )
+                    return self._fit_full_batch(X, Y, epochs, validation, on_epoch)
+                self._warn_large_batch(X.shape[0])
+                for _ in range(epochs):
+                    record = self._guarded_epoch(self._inputs_for_epoch(epoch_inputs, X), Y, on_batch, log_every)
+                    self._finish_epoch(record, X.shape[0], validation, on_epoch)
+                    if stopper is not None and stopper.should_stop(record, self.network):
+                        self.network.load_flat(stopper.best_params)
+                        self.history.stopped_early, self.history.best_epoch = True, stopper.best_epoch
+                        break
         return self.history
+
+    def _warn_large_batch(self, n: int) -> None:
+        if self.batch_size != FULL_BATCH and self.batch_size > n:
+            warnings.warn(
+                f"batch size {self.batch_size} is larger than the {n} training samples: training uses full batches",
+                stacklevel=3,
+            )
+
+    def _inputs_for_epoch(self, epoch_inputs: Callable[[int], Any] | None, X: Any) -> Any:
+        """X itself, or what ``epoch_inputs`` gives for the next epoch, checked to fit like X."""
+        if epoch_inputs is None:
+            return X
+        epoch = self.epoch + 1
+        X_epoch = epoch_inputs(epoch)
+        what = f"epoch_inputs({epoch})"
+        _check_array(self.network, what, X_epoch)
+        if tuple(X_epoch.shape) != tuple(X.shape):
+            raise BpnnValueError(f"{what} returned shape {tuple(X_epoch.shape)}; it must match X's {tuple(X.shape)}")
+        if not bool(self.network.xp.all(self.network.xp.isfinite(X_epoch))):
+            raise BpnnValueError(f"{what} returned NaN or infinite values")
+        return X_epoch
+
+    def _sync_parameters(self) -> None:
+        """Every rank starts from rank 0's parameters (an allreduce where only rank 0 adds non-zeros)."""
+        if self.comm.size == 1:
+            return
+        network, xp = self.network, self.network.xp
+        if self.comm.rank == 0:
+            flat = network.flatten()
+        else:
+            flat = xp.zeros((network.n_params,), dtype=network.dtype, device=network.device)
+        self.comm.allreduce_sum(flat)
+        network.load_flat(flat)
 
     @staticmethod
     def _early_stopping(patience: int | None, validation: Any) -> EarlyStopping | None:
@@ -226,22 +279,66 @@ class Trainer:
         order = backends.from_host(self.rng.permutation(n), like=X)
         cost_sum = xp.zeros((), dtype=network.dtype, device=network.device)
         correct = xp.zeros((), dtype=xp.int64, device=network.device)
+        rank, size = self.comm.rank, self.comm.size
         self.epoch += 1
-        started = time.perf_counter()
+        started, mine = time.perf_counter(), 0
         for b in range(n_batches):
             rows = order[b * batch : min((b + 1) * batch, n)]
+            global_rows = rows.shape[0]
+            if size > 1:
+                rows = rows[rank::size]  # this rank's share of the global batch
+            m = rows.shape[0]
             xb, yb = xp.take(X, rows, axis=0), xp.take(Y, rows, axis=0)
-            cost, grads, logits = network.forward_backward(xb, yb, self.l2, self.l1, n)
-            self.optimizer.step(network.params, grads)
-            cost_sum += cost * float(xb.shape[0])
-            correct += xp.sum(xp.astype(cost_function.classes(logits, xp) == xp.take(labels, rows, axis=0), xp.int64))
+            cost, logits = self._step(xb, yb, n, global_rows)
+            if m:
+                mine += m
+                cost_sum += cost * float(m)
+                correct += xp.sum(xp.astype(cost_function.classes(logits, xp) == xp.take(labels, rows, axis=0), xp.int64))
             if on_batch is not None and log_every and ((b + 1) % log_every == 0 or b + 1 == n_batches):
-                seen = min((b + 1) * batch, n)
+                seen, local = min((b + 1) * batch, n), max(mine, 1)  # with several ranks: this rank's rows
                 rate = seen / max(time.perf_counter() - started, 1e-9)
-                on_batch(BatchProgress(self.epoch, b + 1, n_batches, float(cost_sum) / seen, int(correct) / seen, rate))
+                on_batch(BatchProgress(self.epoch, b + 1, n_batches, float(cost_sum) / local, int(correct) / local, rate))
         seconds = time.perf_counter() - started
-        cost, accuracy = float(cost_sum) / n, int(correct) / n  # the one sync of the epoch
-        return EpochRecord(self.epoch, cost, accuracy, seconds=seconds, samples_per_second=n / max(seconds, 1e-9))
+        total_cost, total_correct = self._epoch_sums(float(cost_sum), int(correct))  # the one sync of the epoch
+        return EpochRecord(
+            self.epoch, total_cost / n, total_correct / n, seconds=seconds, samples_per_second=n / max(seconds, 1e-9)
+        )
+
+    def _step(self, xb: Any, yb: Any, n: int, global_rows: int) -> tuple[Any, Any]:
+        """One optimizer step on a batch (this rank's share of it); returns (cost, logits) of the rows here."""
+        network = self.network
+        if self.comm.size == 1:
+            cost, grads, logits = network.forward_backward(xb, yb, self.l2, self.l1, n)
+        else:
+            cost, grads, logits = self._reduced_gradients(xb, yb, n, global_rows)
+        self.optimizer.step(network.params, grads)
+        return cost, logits
+
+    def _reduced_gradients(self, xb: Any, yb: Any, n: int, global_rows: int) -> tuple[Any, list[Any], Any]:
+        """The global batch's mean gradient on every rank: shares weighted by rows, ONE allreduce of the flat buffer."""
+        network, xp, m = self.network, self.network.xp, xb.shape[0]
+        cost = logits = grads = None
+        if m == 0:  # fewer rows in this batch than ranks: this rank adds nothing
+            flat = xp.zeros((network.n_params,), dtype=network.dtype, device=network.device)
+        else:
+            cost, grads, logits = network.forward_backward(xb, yb, self.l2, self.l1, n)
+            flat = getattr(grads, "flat", None)
+            if flat is None:
+                flat = network.flatten(grads)
+            flat *= m / global_rows  # penalty gradients too: the shares sum to 1 over the ranks
+        self.comm.allreduce_sum(flat)
+        if grads is None or getattr(grads, "flat", None) is not flat:  # the sums live in `flat` only
+            grads = network.kernels.views(flat, [tuple(p.shape) for p in network.params])
+        return cost, grads, logits
+
+    def _epoch_sums(self, cost_sum: float, correct: int) -> tuple[float, float]:
+        """(cost sum, correct count) over all ranks: one small allreduce per epoch, none on one rank."""
+        if self.comm.size == 1:
+            return cost_sum, correct
+        network, xp = self.network, self.network.xp
+        sums = xp.asarray([cost_sum, float(correct)], dtype=xp.float64, device=network.device)
+        self.comm.allreduce_sum(sums)
+        return float(sums[0]), float(sums[1])
 
     def _fit_full_batch(self, X: Any, Y: Any, iterations: int, validation: Any, on_epoch: Any) -> History:
         n = X.shape[0]
@@ -251,16 +348,29 @@ class Trainer:
             nonlocal started
             self.epoch += 1
             seconds = time.perf_counter() - started
-            _, accuracy = evaluate(self.network, X, Y)
+            accuracy = self._accuracy(X, Y)
             record = EpochRecord(self.epoch, cost, accuracy, seconds=seconds, samples_per_second=n / max(seconds, 1e-9))
             self._finish_epoch(record, n, validation, on_epoch)
             started = time.perf_counter()
 
-        result = minimize(self.network, X, Y, self.method, max_iter=iterations, l2=self.l2, l1=self.l1, callback=record_iteration)
+        result = minimize(
+            self.network, X, Y, self.method, iterations, self.l2, self.l1, callback=record_iteration, comm=self.comm
+        )
         self.last_minimize = result
         if not math.isfinite(result.cost):
             raise DivergenceError(f"{self.method} ended with cost {result.cost}; check the data for NaN/Inf")
         return self.history
+
+    def _accuracy(self, X: Any, Y: Any) -> float:
+        """Accuracy on (X, Y); with several ranks each scores its share of the rows and the counts are summed."""
+        if self.comm.size == 1:
+            return evaluate(self.network, X, Y)[1]
+        n, network = X.shape[0], self.network
+        start, stop = shard_bounds(n, self.comm.rank, self.comm.size)
+        correct = round(evaluate(network, X[start:stop, ...], Y[start:stop, ...])[1] * (stop - start)) if stop > start else 0
+        counts = network.xp.asarray([float(correct)], dtype=network.xp.float64, device=network.device)
+        self.comm.allreduce_sum(counts)
+        return float(counts[0]) / n
 
     # ------------------------------------------------------------------ checkpoints
     def state_dict(self) -> dict[str, Any]:
