@@ -1,7 +1,8 @@
 """Pictures of a training run (matplotlib, Agg backend, PNG files).
 
-Learning curves, a 10x10 grid of images with predicted labels, the first hidden layer's weights
-drawn as images (one tile per hidden unit, as in the course notes) and 2-D decision boundaries.
+Learning curves, a stratified random sample of images with true and predicted labels, the first hidden
+layer's weights drawn as images (one tile per hidden unit, as in the course notes), 2-D decision boundaries
+in the data's own units, confusion matrices, and the sheet of inputs as the network saw them.
 """
 
 from __future__ import annotations
@@ -49,46 +50,131 @@ def learning_curves(history: dict[str, list[Any]], path: Path) -> Path:
     return _save(fig, path)
 
 
-def sample_grid(images: np.ndarray, image_shape: tuple[int, int], predicted: np.ndarray, truth: np.ndarray, path: Path) -> Path:
-    """Up to 100 images in a 10x10 grid, each titled with its predicted label (red when wrong)."""
-    count = min(100, len(images))
-    fig, axes = plt.subplots(10, 10, figsize=(10, 11))
-    for i, ax in enumerate(axes.flat):
+def stratified_sample(labels: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
+    """Indices of ``n`` items drawn at random within each class, in proportion to the classes' sizes, every class
+    present when n >= the number of classes; ordered by class so a grid reads row by row. Seeded: same call, same pick."""
+    labels = np.asarray(labels).reshape(-1)
+    rng = np.random.default_rng(seed)
+    if n >= len(labels):
+        return np.lexsort((np.arange(len(labels)), labels))
+    classes, counts = np.unique(labels, return_counts=True)
+    if n < len(classes):
+        chosen = set(rng.choice(classes, size=n, replace=False).tolist())
+        take = np.array([1 if c in chosen else 0 for c in classes.tolist()])
+    else:
+        take = _allocate(counts, n)
+    picks = [np.sort(rng.choice(np.flatnonzero(labels == c), size=k, replace=False)) for c, k in zip(classes, take) if k]
+    return np.concatenate(picks) if picks else np.zeros(0, dtype=np.int64)
+
+
+def _allocate(counts: np.ndarray, n: int) -> np.ndarray:
+    """How many to take of each class: at least one each, the rest by largest remainder of the proportional quota."""
+    quota = n * counts / counts.sum()
+    take = np.minimum(np.maximum(1, np.floor(quota)).astype(np.int64), counts)
+    while take.sum() < n:  # at most one pass per class: hand out by largest remaining shortfall
+        short = np.where(take < counts, quota - take, -np.inf)
+        take[int(np.argmax(short))] += 1
+    while take.sum() > n:  # the minimum of one each overshot: take back where the quota is most exceeded
+        over = np.where(take > 1, take - quota, -np.inf)
+        take[int(np.argmax(over))] -= 1
+    return take
+
+
+def sample_grid(
+    images: np.ndarray,
+    image_shape: tuple[int, int],
+    predicted: np.ndarray,
+    truth: np.ndarray,
+    path: Path,
+    n: int = 100,
+    seed: int = 0,
+) -> Path:
+    """A stratified random sample of up to ``n`` images, each titled with its true and predicted label (red when wrong)."""
+    chosen = stratified_sample(np.asarray(truth), n, seed)
+    cols = max(1, math.ceil(math.sqrt(len(chosen))))
+    rows = max(1, math.ceil(len(chosen) / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.05, rows * 1.2), squeeze=False)
+    for ax in axes.flat:
         ax.axis("off")
-        if i < count:
-            ax.imshow(images[i].reshape(image_shape), cmap="gray_r")
-            ax.set_title(str(int(predicted[i])), fontsize=9, color="black" if predicted[i] == truth[i] else "red")
-    fig.suptitle("Predicted labels (red: wrong)")
+    for ax, i in zip(axes.flat, chosen):
+        wrong = predicted[i] != truth[i]
+        ax.imshow(np.asarray(images[i]).reshape(image_shape), cmap="gray_r")
+        ax.set_title(f"true {int(truth[i])}\npred {int(predicted[i])}", fontsize=7, color="red" if wrong else "black")
+    errors = int(sum(predicted[i] != truth[i] for i in chosen))
+    fig.suptitle(f"{len(chosen)} of {len(truth)} images, sampled per class (seed {seed}); red: wrong ({errors})")
     return _save(fig, path)
 
 
-def hidden_units(weights: np.ndarray, image_shape: tuple[int, int], path: Path) -> Path:
-    """The first layer's incoming weights of each hidden unit drawn as an image: one tile per unit."""
+def hidden_units(
+    weights: np.ndarray, image_shape: tuple[int, int], path: Path, layer_name: str | None = None, max_units: int = 256
+) -> Path:
+    """A layer's incoming weights of each unit drawn as an image, one tile per unit (the first ``max_units``), the
+    figure titled with the layer (default: "hidden layer 1 (inputs -> units)") and how many units are shown."""
     n_units = weights.shape[1]
-    cols = math.ceil(math.sqrt(n_units))
-    rows = math.ceil(n_units / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(cols * 0.9, rows * 0.9), squeeze=False)
+    shown = min(n_units, max_units)
+    name = layer_name or f"hidden layer 1 ({weights.shape[0]} -> {n_units})"
+    cols = math.ceil(math.sqrt(shown))
+    rows = math.ceil(shown / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(cols * 0.9, rows * 0.9 + 0.6), squeeze=False)
     for i, ax in enumerate(axes.flat):
         ax.axis("off")
-        if i < n_units:
+        if i < shown:
             tile = weights[:, i].reshape(image_shape)
             limit = np.abs(tile).max() or 1.0
             ax.imshow(tile, cmap="RdBu_r", vmin=-limit, vmax=limit)
-    fig.suptitle(f"Hidden layer: {n_units} units")
-    fig.n_tiles = n_units  # read by tests
+    fig.suptitle(f"{name}: incoming weights of {shown} of {n_units} units (red +, blue -)")
+    fig.n_tiles = shown  # read by tests
     return _save(fig, path)
 
 
-def decision_boundary(predict: Callable[[np.ndarray], np.ndarray], X: np.ndarray, labels: np.ndarray, path: Path) -> Path:
-    """The predicted class over a grid covering 2-D data, with the data points on top."""
+def decision_boundary(
+    predict: Callable[[np.ndarray], np.ndarray],
+    X: np.ndarray,
+    labels: np.ndarray,
+    path: Path,
+    to_model: Callable[[np.ndarray], np.ndarray] | None = None,
+    class_names: list[str] | None = None,
+    feature_names: tuple[str, str] = ("x1", "x2"),
+) -> Path:
+    """The predicted class over a grid covering 2-D data, drawn in the data's own units (``X`` raw; ``to_model`` maps raw
+    points to the model's features, e.g. the standardisation, before ``predict``), with the training points and a legend."""
+    X, labels = np.asarray(X, dtype=np.float64), np.asarray(labels).astype(np.int64)
     pad = 0.1 * (X.max(axis=0) - X.min(axis=0)) + 1e-3
     lo, hi = X.min(axis=0) - pad, X.max(axis=0) + pad
     gx, gy = np.meshgrid(np.linspace(lo[0], hi[0], 300), np.linspace(lo[1], hi[1], 300))
-    regions = predict(np.column_stack([gx.ravel(), gy.ravel()])).reshape(gx.shape)
-    fig, ax = plt.subplots(figsize=(6, 5))
-    ax.contourf(gx, gy, regions, alpha=0.3, cmap="viridis", levels=np.arange(labels.max() + 2) - 0.5)
-    ax.scatter(X[:, 0], X[:, 1], c=labels, cmap="viridis", edgecolors="k", s=20)
-    ax.set(xlabel="x1", ylabel="x2", title="Decision boundary")
+    grid = np.column_stack([gx.ravel(), gy.ravel()])
+    regions = np.asarray(predict(to_model(grid) if to_model is not None else grid)).reshape(gx.shape)
+    n_classes = int(max(labels.max(), regions.max())) + 1
+    names = list(class_names) if class_names and len(class_names) >= n_classes else [str(c) for c in range(n_classes)]
+    colours = matplotlib.colors.ListedColormap([plt.get_cmap("tab10")(c % 10) for c in range(n_classes)])
+    fig, ax = plt.subplots(figsize=(6.5, 5))
+    ax.contourf(gx, gy, regions, alpha=0.25, cmap=colours, levels=np.arange(n_classes + 1) - 0.5)
+    for c in np.unique(labels):
+        members = labels == c
+        ax.scatter(X[members, 0], X[members, 1], color=colours(int(c)), edgecolors="k", s=20, label=str(names[int(c)]))
+    ax.legend(title="class (training points)", fontsize=8, loc="best")
+    ax.set(xlabel=feature_names[0], ylabel=feature_names[1], title="Decision boundary (data units), shaded by predicted class")
+    return _save(fig, path)
+
+
+def input_sheet(images: np.ndarray, labels: list[str], path: Path, max_tiles: int = 200) -> Path:
+    """What the network actually saw: each input as fed to it (light ink on dark, 0..1), titled with the caller's text
+    (the input's name and its predicted class and probability)."""
+    images = np.asarray(images, dtype=np.float64)
+    if images.ndim != 3 or len(images) != len(labels):
+        raise ValueError(f"input_sheet needs n x H x W images and n labels, got {images.shape} and {len(labels)}")
+    shown = min(len(images), max_tiles)
+    cols = max(1, min(shown, 8))
+    rows = max(1, math.ceil(shown / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.6, rows * 1.9), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, image, label in zip(axes.flat, images[:shown], labels):
+        ax.imshow(image, cmap="gray", vmin=0.0, vmax=1.0)
+        ax.set_title(str(label), fontsize=7)
+    more = f" (first {shown} of {len(images)})" if shown < len(images) else ""
+    fig.suptitle(f"What the network saw{more}")
+    fig.n_tiles = shown  # read by tests
     return _save(fig, path)
 
 

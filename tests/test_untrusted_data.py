@@ -216,14 +216,14 @@ def save_npy(path, array):
         (np.zeros(2, dtype=[("a", "f4"), ("b", "i4")]), "holds structured records"),
         (np.array(["a", "b"]), "holds text"),
         (np.full((1, 64), np.inf), "contains NaN or infinite values"),
-        (np.full((1, 64), 300, dtype=np.int16), r"holds integers from 300 to 300; integer pixels must lie in 0..255"),
-        (np.full((1, 64), -1, dtype=np.int64), "holds integers from -1 to -1"),
+        (np.full((1, 64), 300, dtype=np.int16), r"holds values from 300 to 300; this model expects pixels in 0..255"),
+        (np.full((1, 64), -1, dtype=np.int64), "holds values from -1 to -1"),
     ],
 )
 def test_npy_inputs_refuse_what_cannot_be_pixels(tmp_path, array, message):
     path = save_npy(tmp_path / "x.npy", array)
     with pytest.raises(DataFileError, match=f"x.npy {message}"):
-        load_inputs([path], 64, (8, 8))
+        load_inputs([path], 64, (8, 8), pixel_scale=255.0)
 
 
 @pytest.mark.parametrize("shape", [(2**20, 64), (2**40, 2**40)], ids=["8-TiB", "overflowing"])
@@ -257,7 +257,7 @@ def test_npy_files_that_are_truncated_or_archives(tmp_path):
     ],
 )
 def test_npy_bools_and_integers_become_pixels_in_unit_range(tmp_path, array, expected):
-    X, names = load_inputs([save_npy(tmp_path / "x.npy", array)], 64, (8, 8))
+    X, names = load_inputs([save_npy(tmp_path / "x.npy", array)], 64, (8, 8), pixel_scale=255.0)
     assert X.dtype == np.float64 and np.allclose(X, expected) and names[0] == "x.npy[0]"
 
 
@@ -274,7 +274,7 @@ def stroke_image(mode: str) -> Image.Image:
 @pytest.mark.parametrize("mode", ["RGBA", "LA"])
 def test_transparent_canvas_exports_are_composited_on_white(tmp_path, mode):
     stroke_image(mode).save(tmp_path / "drawn.png")
-    X, _ = load_inputs([tmp_path / "drawn.png"], 64, (8, 8))
+    X, _ = load_inputs([tmp_path / "drawn.png"], 64, (8, 8), normalize=False)
     pixels = X.reshape(8, 8)
     assert np.allclose(pixels[2:6, 3:5], 1.0) and pixels.sum() == pytest.approx(8.0)  # light stroke on dark, nothing else
 
@@ -285,7 +285,7 @@ def test_palette_transparency_is_composited_on_white(tmp_path):
     image = Image.frombytes("P", (8, 8), palette.tobytes())
     image.putpalette([0, 0, 0] * 2)
     image.save(tmp_path / "drawn.png", transparency=0)
-    X, _ = load_inputs([tmp_path / "drawn.png"], 64, (8, 8))
+    X, _ = load_inputs([tmp_path / "drawn.png"], 64, (8, 8), normalize=False)
     assert np.allclose(X.reshape(8, 8)[2:6, 3:5], 1.0) and X.sum() == pytest.approx(8.0)
 
 
@@ -294,7 +294,7 @@ def test_wide_images_are_scaled_by_their_full_range(tmp_path, suffix, dtype):
     raw = np.zeros((8, 8), dtype=dtype)
     raw[2:6, 3:5] = 30000
     Image.fromarray(raw).save(tmp_path / f"deep{suffix}")
-    X, _ = load_inputs([tmp_path / f"deep{suffix}"], 64, (8, 8))
+    X, _ = load_inputs([tmp_path / f"deep{suffix}"], 64, (8, 8), normalize=False)
     assert np.allclose(X.reshape(8, 8)[2:6, 3:5], 30000 / 65535) and X.max() < 0.5  # not clipped to 1 at 255
 
 
@@ -337,7 +337,7 @@ def test_animated_gif_uses_its_first_frame(tmp_path):
     first[2:6, 3:5] = 255
     frames = [Image.fromarray(first), Image.fromarray(np.full((8, 8), 128, dtype=np.uint8))]
     frames[0].save(tmp_path / "anim.gif", save_all=True, append_images=frames[1:])
-    X, _ = load_inputs([tmp_path / "anim.gif"], 64, (8, 8))
+    X, _ = load_inputs([tmp_path / "anim.gif"], 64, (8, 8), normalize=False)
     assert np.allclose(X.reshape(8, 8), first / 255.0)
 
 

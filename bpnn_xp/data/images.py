@@ -1,14 +1,17 @@
 """Turning user inputs for ``bpnn predict`` into feature rows the model was trained on.
 
-``.npy`` arrays (n x features, n x H x W or one H x W image; integer pixels 0..255 are divided by 255)
-and image files (PNG, JPEG, ...: the first frame, composited onto white where transparent, converted
-to grayscale, resized to the model's image size, scaled to [0, 1] and inverted when the background is
-light, since training digits are light on dark). A folder stands for the inputs inside it. Every file is
-untrusted: whatever cannot become correct pixels is a DataFileError naming the file and the problem.
+``.npy`` arrays (n x features, n x H x W or one H x W image) are data: scaled like the training pixels
+(``scaling.scale_like_training``) and never re-drawn. Image files (PNG, JPEG, ...) are drawings: ``read_gray``
+decodes the first frame to gray in [0, 1] (transparency handled, 16-bit kept), then ``normalize_digit`` makes
+them the way the training digits were made (polarity, crop to the ink, fit, centre by centre of mass); with
+``normalize=False`` they are only resized and inverted when light. A folder stands for the inputs inside it and
+a path holding * ? [ that does not exist is a glob pattern. Every file is untrusted: whatever cannot become
+correct pixels is a DataFileError naming the file and the problem.
 """
 
 from __future__ import annotations
 
+import glob
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -16,6 +19,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..errors import DataFileError
+from .normalize import has_ink, normalize_digit, page_level
+from .scaling import scale_like_training
 
 if TYPE_CHECKING:
     from PIL import Image as PILImage
@@ -24,22 +29,29 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".pg
 INPUT_SUFFIXES = IMAGE_SUFFIXES | {".npy"}
 WIDE_MODES = {"I;16", "I;16L", "I;16B", "I;16N", "I"}  # 16-bit (and 32-bit integer) grayscale, scaled by 65535
 ALPHA_MODES = {"RGBA", "RGBa", "LA", "La", "PA"}
-FLOAT32_MAX = float(np.finfo(np.float32).max)
 KIND_NAMES = {"c": "complex numbers", "V": "structured records", "U": "text", "S": "bytes", "M": "dates", "m": "time spans"}
+GLOB_CHARACTERS = set("*?[")
 
 
-def load_inputs(paths: list[Path], n_features: int, image_shape: tuple[int, int] | None) -> tuple[np.ndarray, list[str]]:
-    """(feature rows, a name per row) from .npy files, image files and folders of them."""
+def load_inputs(
+    paths: list[Path], n_features: int, image_shape: tuple[int, int] | None, pixel_scale: float = 1.0, normalize: bool = True
+) -> tuple[np.ndarray, list[str]]:
+    """(feature rows in the model's pixel units, a name per row) from .npy files, images, folders and glob patterns.
+
+    ``pixel_scale`` is what the training pixels were divided by (255, 16, or 1 for data already in [0, 1]);
+    ``normalize`` redraws images the way the training digits were made (``normalize_digit``), False only resizes.
+    An image without ink is predicted anyway, with a UserWarning naming the file.
+    """
     rows, names = [], []
     for path in _expand(paths):
         if path.suffix.lower() == ".npy":
-            block = _from_npy(path, n_features, image_shape)
+            block = _from_npy(path, n_features, image_shape, pixel_scale)
             rows.append(block)
             names += [f"{path.name}[{i}]" for i in range(len(block))]
         elif path.suffix.lower() in IMAGE_SUFFIXES:
             if image_shape is None:
                 raise DataFileError(f"{path}: this model was not trained on images; give a .npy array of {n_features} features")
-            rows.append(_from_image(path, image_shape)[None, :])
+            rows.append(_from_image(path, image_shape, normalize)[None, :])
             names.append(path.name)
         else:
             raise DataFileError(f"{path}: unsupported input; give .npy arrays or images ({', '.join(sorted(IMAGE_SUFFIXES))})")
@@ -47,27 +59,46 @@ def load_inputs(paths: list[Path], n_features: int, image_shape: tuple[int, int]
 
 
 def _expand(paths: list[Path]) -> list[Path]:
-    """The inputs, each folder replaced by the .npy and image files directly inside it, sorted by name."""
+    """The inputs, each folder replaced by the .npy and image files directly inside it and each glob pattern by its
+    matches, sorted by name."""
     if not paths:
         raise DataFileError("no inputs given; pass .npy arrays, images or folders of them")
     expanded = []
     for path in paths:
         if path.is_dir():
-            inside = sorted(p for p in path.iterdir() if p.suffix.lower() in INPUT_SUFFIXES and p.is_file() and p.name[0] != ".")
-            if not inside:
-                raise DataFileError(f"folder {path} holds no .npy or image files ({', '.join(sorted(INPUT_SUFFIXES))})")
-            expanded += inside
+            expanded += _inside(path)
         elif path.is_file():
             expanded.append(path)
+        elif GLOB_CHARACTERS & set(str(path)):
+            expanded += _matches(path)
         else:
             raise DataFileError(f"input {path} does not exist")
     return expanded
 
 
-def _from_npy(path: Path, n_features: int, image_shape: tuple[int, int] | None) -> np.ndarray:
-    """Feature rows from a .npy array, its values checked and scaled to what the model expects."""
+def _inside(folder: Path) -> list[Path]:
+    """The .npy and image files directly inside a folder (not hidden ones), sorted by name."""
+    inside = sorted(p for p in folder.iterdir() if p.suffix.lower() in INPUT_SUFFIXES and p.is_file() and p.name[0] != ".")
+    if not inside:
+        raise DataFileError(f"folder {folder} holds no .npy or image files ({', '.join(sorted(INPUT_SUFFIXES))})")
+    return inside
+
+
+def _matches(pattern: Path) -> list[Path]:
+    """The .npy and image files a glob pattern matches (``**`` reaches into sub-folders), sorted by name."""
+    found = sorted(Path(p) for p in glob.glob(str(pattern), recursive=True))
+    files = [p for p in found if p.is_file() and p.suffix.lower() in INPUT_SUFFIXES]
+    if not files:
+        raise DataFileError(
+            f"no .npy or image files match {pattern}; check the pattern ({', '.join(sorted(INPUT_SUFFIXES))} are read)"
+        )
+    return files
+
+
+def _from_npy(path: Path, n_features: int, image_shape: tuple[int, int] | None, pixel_scale: float) -> np.ndarray:
+    """Feature rows from a .npy array, its values checked and scaled like the training pixels."""
     array = _load_npy(path)
-    scaled = _as_features(path, array)
+    scaled = scale_like_training(array, pixel_scale, str(path))
     if image_shape is not None and scaled.shape[-2:] == tuple(image_shape):
         scaled = scaled.reshape(-1, n_features)
     if scaled.ndim == 1 and scaled.shape[0] == n_features:
@@ -100,43 +131,59 @@ def _load_npy(path: Path) -> np.ndarray:
     return np.array(mapped)
 
 
-def _as_features(path: Path, array: np.ndarray) -> np.ndarray:
-    """``array`` as float64: bools as 0/1, integers 0..255 divided by 255, finite floats within float32's range."""
-    if array.dtype.kind == "b":
-        return array.astype(np.float64)
-    if array.dtype.kind in ("i", "u"):
-        low, high = int(array.min()), int(array.max())
-        if low < 0 or high > 255:
-            raise DataFileError(
-                f"{path} holds integers from {low} to {high}; integer pixels must lie in 0..255 (or save floats in [0, 1])"
-            )
-        return array / 255.0
-    if not np.all(np.isfinite(array)):
-        raise DataFileError(f"{path} contains NaN or infinite values")
-    peak = float(np.max(np.abs(array)))
-    if peak > FLOAT32_MAX:
-        raise DataFileError(f"{path} holds values up to {peak:.3g}, beyond float32's range ({FLOAT32_MAX:.3g}) the model may use")
-    return array.astype(np.float64)
+def read_gray(path: Path) -> np.ndarray:
+    """The first frame of an image file as one 2-D float64 gray channel in [0, 1] (16-bit images by 65535).
+
+    Transparency: on a mostly transparent canvas the alpha channel is the ink (opaque strokes come out black on a
+    white page, whatever colour they were painted in, light or dark); a mostly opaque image is composited onto white.
+    """
+    with_alpha = _decode(path)
+    gray, alpha = with_alpha if isinstance(with_alpha, tuple) else (with_alpha, None)
+    gray = _unit_range(path, gray)
+    if alpha is None:
+        return gray
+    alpha = alpha / 255.0
+    if page_level(alpha) < 0.5:  # transparent page: the strokes are where paint was laid down
+        return 1.0 - alpha
+    return alpha * gray + (1.0 - alpha)  # composited onto a white page
 
 
-def _from_image(path: Path, image_shape: tuple[int, int]) -> np.ndarray:
-    """One image as a row of light-on-dark pixels in [0, 1], resized to ``image_shape``."""
-    from PIL import Image
-
-    raw = _decode(path)
+def _unit_range(path: Path, raw: np.ndarray) -> np.ndarray:
+    """Decoded gray values scaled to [0, 1]: 8-bit by 255, 16-bit (and 32-bit integer) by 65535, float kept."""
+    if raw.dtype.kind == "f":
+        if not np.all(np.isfinite(raw)) or raw.min() < 0 or raw.max() > 1:
+            raise DataFileError(f"{path} holds floating-point pixels outside [0, 1]; save it as an 8- or 16-bit image")
+        return raw.astype(np.float64)
     full_scale = 255.0 if raw.dtype == np.uint8 else 65535.0
     if raw.min() < 0 or raw.max() > full_scale:
         raise DataFileError(f"{path} holds pixel values from {raw.min()} to {raw.max()}; 16-bit images must lie in 0..65535")
-    gray = Image.fromarray((raw / full_scale).astype(np.float32))
-    resized = gray.resize((image_shape[1], image_shape[0]), Image.Resampling.LANCZOS)
+    return raw / full_scale
+
+
+def _from_image(path: Path, image_shape: tuple[int, int], normalize: bool = True) -> np.ndarray:
+    """One image as a row of light-on-dark pixels in [0, 1] of ``image_shape``, redrawn like the training digits
+    (or, without ``normalize``, only resized and inverted when the background is light)."""
+    gray = read_gray(path)
+    if not has_ink(gray):
+        warnings.warn(
+            f"{path} holds no ink (a blank or nearly uniform image); its prediction means nothing", UserWarning, stacklevel=3
+        )
+    if normalize:
+        return normalize_digit(gray, image_shape).reshape(-1)
+    return _resized(gray, image_shape).reshape(-1)
+
+
+def _resized(gray: np.ndarray, image_shape: tuple[int, int]) -> np.ndarray:
+    """The whole image resized to ``image_shape`` and made light on dark when its background is light."""
+    from PIL import Image
+
+    resized = Image.fromarray(gray.astype(np.float32)).resize((image_shape[1], image_shape[0]), Image.Resampling.LANCZOS)
     pixels = np.clip(np.asarray(resized, dtype=np.float64), 0.0, 1.0)  # Lanczos overshoots at sharp edges
-    if pixels.mean() > 0.5:  # dark ink on a light page: flip to light ink on dark, like the training data
-        pixels = 1.0 - pixels
-    return pixels.reshape(-1)
+    return 1.0 - pixels if pixels.mean() > 0.5 else pixels
 
 
-def _decode(path: Path) -> np.ndarray:
-    """The first frame of an image file as one gray channel (uint8, or wider integers for 16-bit images)."""
+def _decode(path: Path) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+    """The first frame of an image file as gray pixels, with its alpha channel (uint8) when it has transparency."""
     from PIL import Image
 
     try:
@@ -154,14 +201,12 @@ def _decode(path: Path) -> np.ndarray:
         raise DataFileError(f"{path} is not a readable image ({type(exc).__name__}: {exc})") from None
 
 
-def _gray_pixels(image: PILImage.Image) -> np.ndarray:
-    """A decoded frame as gray pixels; transparency is composited onto white (the page colour) first, since
-    a canvas export is dark strokes on transparent pixels whose hidden colour is often black."""
-    from PIL import Image
-
-    if image.mode in WIDE_MODES:
+def _gray_pixels(image: PILImage.Image) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+    """A decoded frame as gray pixels (uint8, wider integers for 16-bit, float32 for float images), plus the alpha
+    channel when the frame has transparency (an alpha band or a palette/colour-key transparency)."""
+    if image.mode in WIDE_MODES or image.mode == "F":
         return np.asarray(image)
     if image.mode in ALPHA_MODES or "transparency" in image.info:
         rgba = image.convert("RGBA")
-        image = Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba)
+        return np.asarray(rgba.convert("L")), np.asarray(rgba.getchannel("A"))
     return np.asarray(image.convert("L"))
