@@ -38,6 +38,7 @@ _PUBLIC = {  # name -> module that defines it
     "DataFileError": "errors",
     "DeviceError": "errors",
     "DivergenceError": "errors",
+    "load": "sklearn",  # a saved run as a fitted scikit-learn estimator
 }
 __all__ = ["__version__", *sorted(_PUBLIC)]
 
