@@ -33,6 +33,7 @@ from .files import atomic_write, ensure_folder
 FORMAT = "bpnn_xp-model"
 FORMAT_VERSION = 1
 MODEL_FILE = "model.npz"
+LEGACY_PIXEL_SCALES = {"digits": 16.0, "mnist": 255.0, "mnist5k": 255.0}  # files from before pixel_scale was saved
 MAX_META_BYTES = 64 << 20  # metadata beyond this is not ours
 NPY_HEADER_SLACK = 1 << 12  # an .npy member's header is at most a few hundred bytes
 
@@ -60,6 +61,25 @@ class SavedModel:
     def image_shape(self) -> tuple[int, int] | None:
         shape = (self.meta.get("dataset") or {}).get("image_shape")
         return (int(shape[0]), int(shape[1])) if shape else None
+
+    @property
+    def pixel_scale(self) -> float:
+        """What raw pixel values were divided by in training (255, 16 or 1); older files by their data set's name."""
+        info = self.meta.get("dataset") or {}
+        if info.get("pixel_scale") is not None:
+            return float(info["pixel_scale"])
+        return LEGACY_PIXEL_SCALES.get(str(info.get("name")), 1.0)
+
+    @property
+    def class_names(self) -> list[str] | None:
+        """Class names in output order (image folders, text labels); None means the classes are 0..K-1."""
+        names = (self.meta.get("dataset") or {}).get("class_names")
+        return [str(n) for n in names] if names else None
+
+    def class_name(self, index: int) -> str | int:
+        """What to print for class ``index``: its name, or the index itself."""
+        names = self.class_names
+        return names[index] if names else int(index)
 
     @property
     def n_classes(self) -> int:
@@ -142,7 +162,7 @@ def save_model(
     np.savez(buffer, **arrays)
     ensure_folder(target.parent)
     atomic_write(target, buffer.getvalue())
-    atomic_write(target.with_suffix(".json"), text.encode("utf-8"))
+    atomic_write(target.with_suffix(".json"), text.encode("utf-8"), durable=False)  # a copy: repair_sidecar rebuilds it
     return target
 
 
@@ -338,6 +358,14 @@ def _check_dataset_info(info: dict[str, Any], sizes: list[int]) -> None:
     classes = info.get("n_classes")
     if classes is not None and (isinstance(classes, bool) or not isinstance(classes, int) or classes != max(sizes[-1], 2)):
         raise DataFileError(f"dataset.n_classes must be {max(sizes[-1], 2)} for {sizes[-1]} output(s), got {classes!r}")
+    scale = info.get("pixel_scale")
+    if scale is not None and (isinstance(scale, bool) or not isinstance(scale, (int, float)) or not 0 < scale < 1e9):
+        raise DataFileError(f"dataset.pixel_scale must be a positive number (255, 16 or 1), got {scale!r}")
+    names = info.get("class_names")
+    if names is not None and (
+        not isinstance(names, list) or len(names) != max(sizes[-1], 2) or not all(isinstance(n, (str, int)) for n in names)
+    ):
+        raise DataFileError(f"dataset.class_names must list {max(sizes[-1], 2)} names, got {str(names)[:80]}")
 
 
 def _rebuild(meta: dict[str, Any], arrays: dict[str, np.ndarray], device: Any) -> Network:

@@ -14,6 +14,7 @@ import signal
 import sys
 import warnings
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -102,28 +103,30 @@ def _choices(kind: str) -> str:
 
 
 class TrainingDisplay:
-    """Progress bar over all epochs of this run, and one line per finished epoch."""
+    """Progress bar counting epochs (on stderr), and one line per finished epoch."""
 
     def __init__(self, epochs: int, first_epoch: int, quiet: bool) -> None:
         self.epochs, self.first_epoch, self.quiet = epochs, first_epoch, quiet
         self.progress = Progress(
-            TextColumn("[bold]epoch {task.fields[epoch]}"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("[bold]epoch"), MofNCompleteColumn(), BarColumn(),
             TextColumn("cost {task.fields[cost]:.4f}  acc {task.fields[acc]:.2%}  {task.fields[rate]:,.0f} samples/s"),
             TimeElapsedColumn(), console=console, disable=quiet, transient=False,
         )  # fmt: skip
-        self.task: Any = None
+        self.task: Any = None  # added with the first report, so an early error leaves no empty bar behind
         self.epochs_done = 0
 
-    def on_batch(self, p: Any) -> None:
+    def _update(self, completed: float, cost: float, accuracy: float, rate: float) -> None:
         if self.task is None:
-            self.task = self.progress.add_task("train", total=p.n_batches * self.epochs, epoch="", cost=0.0, acc=0.0, rate=0.0)
-        step = (p.epoch - 1 - self.first_epoch) * p.n_batches + p.batch
-        self.progress.update(
-            self.task, completed=step, epoch=f"{p.epoch}", cost=p.cost, acc=p.accuracy, rate=p.samples_per_second
-        )
+            self.task = self.progress.add_task("train", total=self.epochs, cost=0.0, acc=0.0, rate=0.0)
+        self.progress.update(self.task, completed=completed, cost=cost, acc=accuracy, rate=rate)
+
+    def on_batch(self, p: Any) -> None:
+        done = p.epoch - 1 - self.first_epoch + p.batch / p.n_batches  # whole epochs plus this one's share
+        self._update(done, p.cost, p.accuracy, p.samples_per_second)
 
     def on_epoch(self, r: Any) -> None:
         self.epochs_done += 1
+        self._update(r.epoch - self.first_epoch, r.cost, r.accuracy, r.samples_per_second)
         if self.quiet:
             return
         val = f"  val cost {r.val_cost:.4f}  val acc {r.val_accuracy:.2%}" if r.val_cost is not None else ""
@@ -135,6 +138,16 @@ class TrainingDisplay:
 
 Opt = typer.Option
 DatasetOpt = Annotated[str, Opt(help=f"Data set: {_choices('dataset')}.")]
+DATA_FORMS = ("an .npz with X and y, a .csv (label column first), a folder of class sub-folders of images, "
+              "an MNIST IDX folder, or the course .mat")
+DataOpt = Annotated[str | None, Opt("--data", help=f"Your own data instead of --dataset: {DATA_FORMS}.")]
+LabelColumnOpt = Annotated[str | None, Opt(help="CSV label column: a header name or a position (0 = first, -1 = last).")]
+AugmentOpt = Annotated[str, Opt(help="Distort training images each epoch: none, light, standard, strong, or e.g. "
+                                     "'shift=2,rotate=10,scale=0.1,elastic=34:4'.")]
+OverwriteOpt = Annotated[bool, Opt(help="Replace the run already saved in --out (otherwise refused).")]
+GpuReduceOpt = Annotated[str, Opt(help="Under mpiexec with GPUs: sum gradients by host (staged through memory, works "
+                                        "everywhere), nccl, or cuda-aware (a CUDA-aware MPI).")]
+QuietOpt = Annotated[bool, Opt("--quiet", "-q", help="No progress bar or per-epoch lines on stderr.")]
 DataDirOpt = Annotated[str | None, Opt(help="Directory of the MNIST IDX files, or the course .mat file.")]
 DownloadOpt = Annotated[bool, Opt(help="Fetch MNIST into --data-dir (SHA-256 checked).")]
 DeviceOpt = Annotated[str, Opt(help=f"Where to compute: {backends.DEVICE_HELP}.")]
@@ -154,10 +167,10 @@ ValOpt = Annotated[float, Opt(help="Share of the data held out for validation.")
 TestOpt = Annotated[float, Opt(help="Share held out for the final test (mnist uses its own test set).")]
 EarlyOpt = Annotated[int, Opt(help="Stop after this many epochs without validation improvement (0 = off).")]
 StandardizeOpt = Annotated[bool, Opt(help="Standardize with the training split's mean and std (one value each).")]
-OutOpt = Annotated[str | None, Opt("--out", help="Run directory for model.npz/model.json [default: runs/DATASET].")]
+OutOpt = Annotated[str | None, Opt("--out", help="Run folder [default: runs/DATASET, or runs/DATASET-2... if taken].")]
 ResumeOpt = Annotated[str | None, Opt(help="Continue a saved run (only --epochs, --lr, --batch-size, --device, --out change).")]
-JsonOpt = Annotated[bool, Opt("--json", help="Print the final metrics as JSON on stdout (no progress bar).")]
-RESUMABLE = {"epochs", "lr", "batch_size", "device", "out_dir", "resume", "json_output"}  # safe to change on --resume
+JsonOpt = Annotated[bool, Opt("--json", help="Print the final metrics as JSON on stdout (progress stays on stderr).")]
+RESUMABLE = {"epochs", "lr", "batch_size", "device", "out_dir", "resume", "json_output", "quiet", "gpu_reduce"}  # may change
 
 
 @app.command()
@@ -165,6 +178,8 @@ RESUMABLE = {"epochs", "lr", "batch_size", "device", "out_dir", "resume", "json_
 def train(
     ctx: typer.Context,
     dataset: DatasetOpt = DEFAULTS.dataset,
+    data: DataOpt = None,
+    label_column: LabelColumnOpt = None,
     data_dir: DataDirOpt = None,
     download: DownloadOpt = False,
     device: DeviceOpt = DEFAULTS.device,
@@ -184,29 +199,41 @@ def train(
     test_fraction: TestOpt = DEFAULTS.test_fraction,
     early_stopping: EarlyOpt = DEFAULTS.early_stopping,
     standardize: StandardizeOpt = DEFAULTS.standardize,
+    augment: AugmentOpt = DEFAULTS.augment,
     out_dir: OutOpt = None,
+    overwrite: OverwriteOpt = False,
     resume: ResumeOpt = None,
     json_output: JsonOpt = False,
+    quiet: QuietOpt = False,
+    gpu_reduce: GpuReduceOpt = "host",
 ) -> None:
-    """Train a network and report its test accuracy. With no options: digits on the CPU, in seconds."""
-    with warnings_as_notes():
+    """Train a network and report its test accuracy. With no options: digits on the CPU, in seconds.
+
+    Results go to stdout, progress to stderr; each epoch is logged in the run folder's metrics.csv."""
+    from .backends import distributed
+
+    comm = distributed.from_environment(gpu_reduce)  # several ranks only under mpiexec/srun
+    with warnings_as_notes(), comm.guard():
         saved, config = _config_from_options(ctx, dict(ctx.params))
-        metrics = _train_with_display(config, saved, json_output)
+        metrics = _train_with_display(config, saved, quiet or comm.rank != 0, overwrite, comm)
+    if comm.rank != 0:  # rank 0 reports for the whole job
+        return
     if json_output:
         out.print_json(json.dumps(metrics))
         return
     report = metrics.get("optimizer_report")
     if report:
-        console.print(
-            f"{escape(config.optimizer)}: {escape(report['message'])} "
-            f"({report['iterations']} iterations, {report['evaluations']} cost evaluations)",
-            highlight=False,
-        )
-    console.print(
-        f"[bold green]test accuracy {metrics['test_accuracy']:.2%}[/bold green] on {metrics['test_samples']} samples "
-        f"({config.dataset}, {metrics['epochs']} epochs, {metrics['train_seconds']:.1f} s on {metrics['device']}); "
-        f"model saved to {escape(metrics['model'])}",
-        highlight=False,
+        out.print(f"{config.optimizer}: {report['message']} ({report['iterations']} iterations, "
+                  f"{report['evaluations']} cost evaluations)")  # fmt: skip
+    if metrics.get("stopped_early"):
+        kept = metrics["kept_epoch"]
+        out.print(f"early stopping: no validation improvement after epoch {kept}; stopped at epoch {metrics['epochs']}, "
+                  f"kept epoch {kept} (val acc {metrics['val_accuracy']:.2%})")  # fmt: skip
+    source = config.data if config.data is not None else config.dataset
+    out.print(
+        f"test accuracy {metrics['test_accuracy']:.2%} on {metrics['test_samples']} samples "
+        f"({source}, {metrics['epochs']} epochs, {metrics['train_seconds']:.1f} s on {metrics['device']}); "
+        f"model saved to {metrics['model']}"
     )
 
 
@@ -218,6 +245,8 @@ def _given(ctx: typer.Context) -> set[str]:
 
 def _config_from_options(ctx: typer.Context, o: dict[str, Any]) -> tuple[Any, TrainConfig]:
     """(saved run or None, validated TrainConfig) from the train command's options."""
+    if o["dataset"] != DEFAULTS.dataset and o["data"] is not None:
+        raise BpnnValueError("give either --dataset NAME or --data PATH, not both")
     if o["resume"]:
         from .workflow import open_model, resume_config
 
@@ -235,13 +264,26 @@ def _config_from_options(ctx: typer.Context, o: dict[str, Any]) -> tuple[Any, Tr
         config = resume_config(saved, **changes, out=o["out_dir"] or str(saved.run_dir))
         return saved, config.validate()
     config = TrainConfig(
-        dataset=o["dataset"], data_dir=o["data_dir"], download=o["download"], device=o["device"],
+        dataset=o["dataset"], data=o["data"], label_column=o["label_column"], data_dir=o["data_dir"], download=o["download"],
+        device=o["device"], augment=o["augment"],
         batch_size=parse_batch_size(o["batch_size"]), hidden=parse_hidden(o["hidden"]), activation=o["activation"],
         cost=o["cost"], optimizer=o["optimizer"], lr=o["lr"], epochs=o["epochs"], l2=o["l2"], l1=o["l1"], init=o["init"],
         dtype=o["dtype"], seed=o["seed"], val_fraction=o["val_fraction"], test_fraction=o["test_fraction"],
-        early_stopping=o["early_stopping"], standardize=o["standardize"], out=o["out_dir"] or f"runs/{o['dataset']}",
-    )  # fmt: skip
-    return None, config.validate()  # before any data is loaded
+        early_stopping=o["early_stopping"], standardize=o["standardize"], out=o["out_dir"],
+    ).validate()  # before any data is loaded
+    return None, replace(config, out=o["out_dir"] or _free_default_folder(config, o["overwrite"]))
+
+
+def _free_default_folder(config: TrainConfig, overwrite: bool) -> str:
+    """runs/DATASET, or (it holds a run and --overwrite was not given) the next free runs/DATASET-N, said on stderr."""
+    from .workflow import default_run_name, free_run_dir
+
+    base = default_run_name(config)
+    chosen = base if overwrite else str(free_run_dir(base))
+    if chosen != base:
+        console.print(f"note: {escape(base)} holds an earlier run; this run goes to {escape(chosen)} (--overwrite replaces it)",
+                      highlight=False)  # fmt: skip
+    return chosen
 
 
 class Terminated(BaseException):
@@ -272,18 +314,19 @@ def warnings_as_notes() -> Iterator[None]:
         yield
 
 
-def _train_with_display(config: TrainConfig, saved: Any, quiet: bool) -> dict[str, Any]:
+def _train_with_display(config: TrainConfig, saved: Any, quiet: bool, overwrite: bool = False,
+                        comm: Any = None) -> dict[str, Any]:  # fmt: skip
     """Run the training with progress display; Ctrl-C and SIGTERM point at the last checkpoint."""
     from .workflow import run_training
 
     display = TrainingDisplay(config.epochs, saved.epoch if saved is not None else 0, quiet)
     try:
         with stop_on_sigterm(), display.progress:
-            result = run_training(config, saved, display.on_epoch, display.on_batch, PROGRESS_EVERY)
+            result = run_training(config, saved, display.on_epoch, display.on_batch, PROGRESS_EVERY, overwrite, comm)
     except (KeyboardInterrupt, Terminated) as exc:
         code = 143 if isinstance(exc, Terminated) else 130
         where = escape(str(config.out))
-        if saved is None and display.epochs_done == 0:
+        if saved is None and display.epochs_done == 0 and not (Path(config.out) / "model.npz").exists():
             console.print(f"interrupted before the first epoch finished; nothing was saved in {where}")
         else:
             console.print(f"interrupted; the last completed epoch is saved in {where}/model.npz; continue with --resume {where}")
@@ -291,24 +334,46 @@ def _train_with_display(config: TrainConfig, saved: Any, quiet: bool) -> dict[st
     return dict(result.metrics, model=str(result.model_path))
 
 
+EvalDataOpt = Annotated[str | None, Opt("--data", help=f"Score other data instead of a split: {DATA_FORMS}.")]
+DataDirMovedOpt = Annotated[str | None, Opt(help="Where the model's MNIST/.mat training data lives now, if it moved.")]
+
+
+def _check_data_dir(saved: Any, data_dir: str | None, data: str | None) -> None:
+    """--data-dir only relocates mnist/mat training data; anything else is a mistake worth one line."""
+    if data_dir is None:
+        return
+    if data is not None:
+        raise BpnnValueError("--data-dir relocates the model's own training data; with --data PATH it is not used, drop it")
+    if saved.config.dataset not in ("mnist", "mat"):
+        raise BpnnValueError(
+            f"--data-dir is only read for models trained on mnist or mat; this one was trained on {saved.config.dataset}. "
+            "To score other data give --data PATH"
+        )
+
+
 @app.command()
 @friendly_errors
 def evaluate(
     model: Annotated[str, typer.Argument(help="A run directory or its model.npz.")],
-    split: Annotated[str, typer.Option(help="Which split to score: test, val or train.")] = "test",
+    split: Annotated[str, typer.Option(help="Which split of the training data to score: test, val or train.")] = "test",
+    data: EvalDataOpt = None,
+    label_column: LabelColumnOpt = None,
     device: Annotated[str, typer.Option(help=f"Where to compute: {backends.DEVICE_HELP}.")] = "cpu",
-    data_dir: Annotated[str | None, typer.Option(help="Data directory, if it moved since training.")] = None,
+    data_dir: DataDirMovedOpt = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
-    """Accuracy, per-class precision/recall/F1 and the confusion matrix on a split of the model's data."""
+    """Accuracy, per-class precision/recall/F1 and the confusion matrix on a split of the model's data, or on --data."""
     from .reports import format_confusion
     from .workflow import evaluate_model, open_model
 
-    summary = evaluate_model(open_model(model, device), split, data_dir)
+    saved = open_model(model, device)
+    _check_data_dir(saved, data_dir, data)
+    summary = evaluate_model(saved, split, data_dir, data, label_column)
     if json_output:
         out.print_json(json.dumps({k: v for k, v in summary.items() if k != "text"}))
         return
-    out.print(f"{split} accuracy: {summary['accuracy']:.2%} on {summary['samples']} samples", highlight=False)
+    where = data if data is not None else split
+    out.print(f"{where} accuracy: {summary['accuracy']:.2%} on {summary['samples']} samples", highlight=False)
     out.print(summary["text"], highlight=False)
     out.print(
         "confusion matrix (rows: true class, columns: predicted):\n" + format_confusion(summary["confusion_matrix"]),
@@ -320,19 +385,30 @@ def evaluate(
 @friendly_errors
 def predict(
     model: Annotated[str, typer.Argument(help="A run directory or its model.npz.")],
-    images: Annotated[list[Path], typer.Argument(help=".npy arrays or image files (PNG, JPEG...).")],
+    images: Annotated[list[Path], typer.Argument(help=".npy arrays, image files (PNG, JPEG...), folders or quoted globs.")],
+    top_k: Annotated[int, typer.Option(help="Show the k most likely classes with their probabilities.")] = 1,
+    show: Annotated[Path | None, typer.Option(help="Write a PNG sheet of what the network saw (after normalising).")] = None,
+    normalize: Annotated[bool, typer.Option(help="Redraw images like the training digits: ink polarity, crop, "
+                                                  "fit and centre (--no-normalize only resizes).")] = True,  # fmt: skip
     device: Annotated[str, typer.Option(help=f"Where to compute: {backends.DEVICE_HELP}.")] = "cpu",
-    json_output: Annotated[bool, typer.Option("--json", help="Print predictions as JSON.")] = False,
+    json_output: Annotated[bool, typer.Option("--json", help="Predictions as JSON, every class's probability included.")] = False,
 ) -> None:
-    """Class and probability for each input; images are converted to the model's input size."""
+    """Class and probability for each input; drawings are normalised the way the training digits were made."""
     from .workflow import open_model, predict_files
 
-    rows = predict_files(open_model(model, device), images)
+    with warnings_as_notes():
+        rows = predict_files(open_model(model, device), images, top_k, normalize, show)
     if json_output:
         out.print_json(json.dumps(rows))
         return
     for row in rows:
-        out.print(f"{row['input']}: {row['class']} (p={row['probability']:.3f})", highlight=False)
+        if top_k == 1:
+            out.print(f"{row['input']}: {row['class']} (p={row['probability']:.3f})", highlight=False)
+        else:
+            ranked = ", ".join(f"{r['class']} ({r['probability']:.3f})" for r in row["top_k"])
+            out.print(f"{row['input']}: {ranked}", highlight=False)
+    if show is not None:
+        console.print(f"what the network saw: {escape(str(show))}", highlight=False)
 
 
 @app.command()
@@ -385,15 +461,71 @@ def plot(
         str | None, typer.Option("--out", help="Where to write the PNGs [default: the model's directory].")
     ] = None,
     split: Annotated[str, typer.Option(help="Split whose samples are drawn: test, val or train.")] = "test",
-    data_dir: Annotated[str | None, typer.Option(help="Data directory, if it moved since training.")] = None,
+    data: EvalDataOpt = None,
+    label_column: LabelColumnOpt = None,
+    data_dir: DataDirMovedOpt = None,
 ) -> None:
-    """Learning curves, a 10x10 grid of predictions, hidden units as images, the confusion matrix,
+    """Learning curves, a stratified sample of predictions, hidden units as images, the confusion matrix,
     and decision boundaries for 2-D data sets."""
     from .workflow import make_plots, open_model
 
     saved = open_model(model)
-    for path in make_plots(saved, Path(out_dir) if out_dir else saved.run_dir, split, data_dir):
+    _check_data_dir(saved, data_dir, data)
+    for path in make_plots(saved, Path(out_dir) if out_dir else saved.run_dir, split, data_dir, data, label_column):
         out.print(str(path), highlight=False)
+
+
+@app.command()
+@friendly_errors
+def info(
+    model: Annotated[str, typer.Argument(help="A run directory or its model.npz.")],
+    json_output: Annotated[bool, typer.Option("--json", help="Print everything as JSON.")] = False,
+) -> None:
+    """What a saved run is: architecture, parameter count, data, settings and metrics."""
+    from .workflow import open_model, run_info
+
+    details = run_info(open_model(model))
+    if json_output:
+        out.print_json(json.dumps(details, default=str))
+        return
+    arch, data, training, metrics = details["architecture"], details["data"], details["training"], details["metrics"]
+    layers = " -> ".join(str(n) for n in arch["sizes"])
+    out.print(f"model: {details['model']}")
+    out.print(f"network: {layers} ({', '.join(arch['activations']) or 'no hidden layer'}; {arch['cost']}; {arch['dtype']}), "
+              f"{arch['parameters']:,} parameters")  # fmt: skip
+    shape = "x".join(str(n) for n in data["image_shape"]) + " images" if data.get("image_shape") else "features"
+    names = ", ".join(str(n) for n in data["class_names"]) if data.get("class_names") else f"0..{data.get('n_classes', 0) - 1}"
+    out.print(f"data: {data.get('source') or data.get('name')} ({shape}, pixels / {data['pixel_scale']:g}; classes {names})")
+    out.print("training: " + ", ".join(f"{k} {v}" for k, v in training.items() if v is not None))
+    shown = {k: v for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    out.print("metrics: " + (", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in shown.items())
+                             or "none yet (the run has not finished)"))  # fmt: skip
+
+
+@app.command("import-course")
+@friendly_errors
+def import_course(
+    weights: Annotated[Path, typer.Argument(help="The course's ex4weights.mat (Theta1, Theta2).")],
+    out_dir: Annotated[str, typer.Option("--out", help="Run folder to create.")],
+    overwrite: OverwriteOpt = False,
+) -> None:
+    """Make a run from the course's Theta1/Theta2, predicting exactly what the course's predict.m predicts."""
+    from .workflow import import_course_weights
+
+    out.print(f"run written to {import_course_weights(weights, out_dir, overwrite)}")
+
+
+@app.command("export-course")
+@friendly_errors
+def export_course(
+    model: Annotated[str, typer.Argument(help="A run directory (a 400-h-10 sigmoid network) or its model.npz.")],
+    out_file: Annotated[Path, typer.Option("--out", help="The .mat file to write (Theta1, Theta2).")],
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing file.")] = False,
+) -> None:
+    """Write a model's weights in the course's layout (Theta1, Theta2; pixels column-major, label 10 for digit 0)."""
+    from .workflow import export_course_weights
+
+    out.print(f"course weights written to {export_course_weights(model, out_file, overwrite)}")
 
 
 def main() -> None:

@@ -35,6 +35,8 @@ from .engine import (
 from .errors import BpnnValueError
 
 AUTO = "auto"
+FILE_DATASET = "file"  # the dataset name of a run trained on --data PATH
+ARRAYS_DATASET = "arrays"  # the dataset name of a run fitted on arrays in Python (bpnn_xp.sklearn); its data is not on disk
 AUTO_INIT = AUTO
 CHOICES = {  # for help texts
     "dataset": list(DATASETS),
@@ -50,7 +52,9 @@ CHOICES = {  # for help texts
 class TrainConfig:
     """Every setting of a training run; saved in the model so a run can be resumed or re-evaluated."""
 
-    dataset: str = "digits"
+    dataset: str = "digits"  # a bundled or named data set; "file" when ``data`` names the user's own file or folder
+    data: str | None = None  # the user's data: .npz, .csv, image folder, IDX folder or course .mat (see data/userdata.py)
+    label_column: str | None = None  # for a CSV: the label column's name or 1-based number (default: the first)
     data_dir: str | None = None
     download: bool = False
     device: str = "cpu"
@@ -71,6 +75,7 @@ class TrainConfig:
     test_fraction: float = 0.2
     early_stopping: int = 0  # epochs without validation improvement before stopping; 0 = off
     standardize: bool = True
+    augment: str = "none"  # random distortions of training images each epoch: none, standard or key=value pairs
     out: str | None = None
 
     def validate(self) -> TrainConfig:
@@ -117,7 +122,7 @@ def check_batch_size_option(value: Any) -> int | str:
 def _canonical_names(config: TrainConfig) -> dict[str, Any]:
     """Every name setting looked up once through the shared name helper."""
     names = {
-        "dataset": canonical_dataset_name(config.dataset),
+        "dataset": FILE_DATASET if config.data is not None else _dataset_name(config.dataset),
         "activation": get_activation(config.activation).name,
         "cost": get_cost(config.cost).name,
         "optimizer": canonical_optimizer_name(config.optimizer),
@@ -126,9 +131,21 @@ def _canonical_names(config: TrainConfig) -> dict[str, Any]:
         names["output_activation"] = get_activation(config.output_activation).name
     if config.init != AUTO_INIT:
         get_initializer(config.init)
+    if config.data is not None and not (isinstance(config.data, str) and config.data.strip()):
+        raise BpnnValueError(f"--data must name a file or folder, got {config.data!r}")
+    if not isinstance(config.augment, str):
+        raise BpnnValueError(f"--augment takes none, standard or key=value pairs; got {config.augment!r}")
+    from .data.augment import parse_augment
+
+    parse_augment(config.augment)
     if config.dtype not in (AUTO, *DTYPES):
         raise BpnnValueError(f"--dtype must be auto, float32 or float64, got {config.dtype!r}")
     return names
+
+
+def _dataset_name(name: str) -> str:
+    """A registered data set's name, or the marker of a run fitted on in-memory arrays."""
+    return ARRAYS_DATASET if name == ARRAYS_DATASET else canonical_dataset_name(name)
 
 
 def _check_numbers(config: TrainConfig) -> None:

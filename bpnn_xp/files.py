@@ -77,8 +77,11 @@ def ensure_folder(path: Path | str) -> Path:
     return folder
 
 
-def atomic_write(path: Path | str, payload: bytes) -> Path:
+def atomic_write(path: Path | str, payload: bytes, durable: bool = True) -> Path:
     """Replace ``path`` with ``payload`` so readers see the old file or the new one, never half of one.
+
+    ``durable`` also flushes the file and its folder to disk (fsync) so the write survives a power cut;
+    files that can be rebuilt from another (model.json, metrics.csv) skip that cost on every epoch.
 
     The temp file ``.{name}.{pid}.{random}.tmp`` sits in the same folder (so ``os.replace`` is atomic)
     and is created with mode 0o666, so the umask applies as for any other file. On any failure the
@@ -94,7 +97,8 @@ def atomic_write(path: Path | str, payload: bytes) -> Path:
         temp, handle = _open_temp(target)
         try:
             _write_all(handle, payload)
-            os.fsync(handle)
+            if durable:
+                os.fsync(handle)
         finally:
             os.close(handle)
         os.replace(temp, target)
@@ -105,13 +109,14 @@ def atomic_write(path: Path | str, payload: bytes) -> Path:
         if isinstance(exc, OSError) and not isinstance(exc, WriteError):
             raise write_error(target, exc) from exc
         raise
-    _fsync_folder(target.parent)
+    if durable:
+        _fsync_folder(target.parent)
     return target
 
 
-def write_text(path: Path | str, text: str) -> Path:
+def write_text(path: Path | str, text: str, durable: bool = True) -> Path:
     """``atomic_write`` for text, encoded as UTF-8."""
-    return atomic_write(path, text.encode("utf-8"))
+    return atomic_write(path, text.encode("utf-8"), durable)
 
 
 def _open_temp(target: Path) -> tuple[Path, int]:

@@ -18,13 +18,14 @@ import numpy as np
 
 from . import backends, checkpoint
 from .checkpoint import SavedModel
-from .config import TrainConfig
+from .config import ARRAYS_DATASET, TrainConfig
 from .data import Dataset, Preprocessing, Split, load_dataset, make_splits, one_hot
 from .engine import BatchProgress, EpochRecord, History, Network, Trainer, evaluate, get_cost, gradient_check
 from .errors import BpnnValueError, DataFileError, DivergenceError, WriteError
-from .files import RunLock
+from .files import RunLock, write_text
 
 SPLITS = ("test", "val", "train")
+METRICS_FILE = "metrics.csv"
 
 
 @dataclass
@@ -36,6 +37,7 @@ class PreparedData:
     val: Split | None
     test: Split
     preprocessing: Preprocessing
+    raw_train: Split | None = None  # the training split before preprocessing (pixels in [0, 1]), for augmentation
 
     def split(self, name: str) -> Split:
         """The split called test, val or train, or a one-line error."""
@@ -53,9 +55,20 @@ class RunResult:
     model_path: Path | None
 
 
+def load_data(config: TrainConfig) -> Dataset:
+    """The data a config names: the user's own (``--data PATH``) or a named data set."""
+    if config.data is not None:
+        from .data.userdata import load_user_data
+
+        return load_user_data(config.data, config.label_column)
+    if config.dataset == ARRAYS_DATASET:
+        raise BpnnValueError("this model was fitted on arrays in Python, so its data is not on disk; score it with --data PATH")
+    return load_dataset(config.dataset, config.data_dir, config.download, seed=config.seed)
+
+
 def prepare_data(config: TrainConfig, preprocessing: Preprocessing | None = None) -> PreparedData:
     """Load, split (seeded, stratified) and preprocess; fits standardization on the training split."""
-    dataset = load_dataset(config.dataset, config.data_dir, config.download, seed=config.seed)
+    dataset = load_data(config)
     splits = make_splits(dataset, config.val_fraction, config.test_fraction, seed=config.seed)
     if preprocessing is None:
         preprocessing = Preprocessing(config.standardize).fit(splits.train.X)
@@ -65,7 +78,7 @@ def prepare_data(config: TrainConfig, preprocessing: Preprocessing | None = None
             f"{len(splits.test)} to test on; change --test-fraction/--val-fraction"
         )
     apply = lambda s: None if s is None else Split(preprocessing.apply(s.X), s.labels)  # noqa: E731
-    return PreparedData(dataset, apply(splits.train), apply(splits.val), apply(splits.test), preprocessing)
+    return PreparedData(dataset, apply(splits.train), apply(splits.val), apply(splits.test), preprocessing, splits.train)
 
 
 def to_device(split: Split, backend: backends.Backend, dtype: str, n_classes: int) -> tuple[Any, Any]:
@@ -91,22 +104,77 @@ def run_training(
     on_epoch: Callable[[EpochRecord], None] | None = None,
     on_batch: Callable[[BatchProgress], None] | None = None,
     log_every: int = 0,
+    overwrite: bool = False,
+    comm: Any = None,
 ) -> RunResult:
     """Train as ``config`` says (or continue the checkpoint ``resume``, loaded or a path); save to ``config.out``.
 
-    A checkpoint is written after every epoch, so an interrupted run (Ctrl-C) loses at most the
-    epoch in progress and resumes exactly from the last completed one.
+    A checkpoint and ``metrics.csv`` are written after every epoch, so an interrupted run (Ctrl-C) loses at
+    most the epoch in progress and resumes exactly from the last completed one. A new run never replaces a
+    run already saved in ``config.out`` unless ``overwrite`` is true.
+
+    Under ``mpiexec -n N`` (or with an MPI ``comm`` from ``backends.distributed``) the N processes train one
+    model data-parallel; rank 0 alone writes the run folder, and a failure on any rank stops them all.
     """
-    config = config.validate()
-    if resume is not None and not isinstance(resume, SavedModel):
-        resume = checkpoint.load_model(resume)
-    with RunLock(config.out) if config.out else contextlib.nullcontext():
-        return _run_training(config, resume, on_epoch, on_batch, log_every)
+    from .backends import distributed
+
+    comm = comm if comm is not None else distributed.from_environment()
+    with comm.guard(collective=(DivergenceError,)):
+        config = config.validate()
+        if comm.rank != 0:  # rank 0 alone writes checkpoints, metrics.csv and the lock
+            config = replace(config, out=None)
+        if resume is not None and not isinstance(resume, SavedModel):
+            resume = checkpoint.load_model(resume)
+        with RunLock(config.out) if config.out else contextlib.nullcontext():
+            if config.out and resume is None:
+                _claim_run_dir(Path(config.out), overwrite)
+            return _run_training(config, resume, on_epoch, on_batch, log_every, comm)
 
 
-def _run_training(config: TrainConfig, resume: SavedModel | None, on_epoch: Any, on_batch: Any, log_every: int) -> RunResult:
+OLD_RUN_PICTURES = ("learning_curves.png", "samples.png", "hidden_units.png", "confusion.png", "decision_boundary.png")
+
+
+def holds_run(folder: Path) -> bool:
+    """Whether ``folder`` already holds a saved run (a model file)."""
+    return (folder / checkpoint.MODEL_FILE).exists()
+
+
+def _claim_run_dir(folder: Path, overwrite: bool) -> None:
+    """Refuse a folder holding an earlier run; with ``overwrite``, drop its pictures (the model and metrics.csv
+    are replaced atomically at the first checkpoint, so an interrupted first epoch still leaves the old run whole)."""
+    if not holds_run(folder):
+        return
+    if not overwrite:
+        raise BpnnValueError(
+            f"{folder} already holds a run; pass --overwrite to replace it, --resume {folder} to continue it, "
+            "or choose another --out"
+        )
+    for name in OLD_RUN_PICTURES:
+        (folder / name).unlink(missing_ok=True)
+
+
+def free_run_dir(base: str | Path) -> Path:
+    """``base`` if it holds no run yet, else the first free ``base-2``, ``base-3``, ... (the default --out)."""
+    base = Path(base)
+    candidate, number = base, 1
+    while holds_run(candidate):
+        number += 1
+        candidate = base.with_name(f"{base.name}-{number}")
+    return candidate
+
+
+def default_run_name(config: TrainConfig) -> str:
+    """runs/DATASET, or runs/<data file stem> for --data."""
+    if config.data is not None:
+        stem = Path(config.data).stem or "data"
+        return f"runs/{stem}"
+    return f"runs/{config.dataset}"
+
+
+def _run_training(config: TrainConfig, resume: SavedModel | None, on_epoch: Any, on_batch: Any, log_every: int,
+                  comm: Any) -> RunResult:  # fmt: skip
     """``run_training`` once the settings are checked and the run folder is ours."""
-    backend = backends.resolve_device(config.device)
+    backend = backends.resolve_device(comm.device(config.device))  # one GPU per rank
     data = prepare_data(config, resume.preprocessing if resume else None)
     n_classes = data.dataset.n_classes
     with backend.use():
@@ -118,10 +186,11 @@ def _run_training(config: TrainConfig, resume: SavedModel | None, on_epoch: Any,
             raise BpnnValueError(
                 f"the model takes {network.sizes[0]} features but {config.dataset} has {data.dataset.n_features}"
             )
-        trainer = Trainer(network, config.optimizer, config.lr, config.batch_size, config.l2, config.l1, seed=config.seed)
+        trainer = Trainer(network, config.optimizer, config.lr, config.batch_size, config.l2, config.l1, seed=config.seed,
+                          comm=comm)  # fmt: skip
         if resume:
             _restore(trainer, resume)
-        seconds = _fit(trainer, data, config, backend, on_epoch, on_batch, log_every)
+        seconds = _fit(trainer, data, config, backend, (on_epoch, on_batch), log_every)
         test_cost, test_accuracy = evaluate(network, *to_device(data.test, backend, config.dtype, n_classes))
     metrics = _run_metrics(trainer, data, backend, test_cost, test_accuracy, seconds)
     path = _save(Path(config.out), trainer, data, config, metrics) if config.out else None
@@ -137,8 +206,9 @@ def _restore(trainer: Trainer, saved: SavedModel) -> None:
 
 
 def _fit(trainer: Trainer, data: PreparedData, config: TrainConfig, backend: backends.Backend,
-         on_epoch: Any, on_batch: Any, log_every: int) -> float:  # fmt: skip
-    """Run ``trainer.fit`` with a checkpoint after every epoch; returns the seconds it took."""
+         callbacks: tuple[Any, Any], log_every: int) -> float:  # fmt: skip
+    """Run ``trainer.fit`` with a checkpoint and metrics.csv after every epoch; returns the seconds it took."""
+    on_epoch, on_batch = callbacks
     n_classes = data.dataset.n_classes
     X, Y = to_device(data.train, backend, config.dtype, n_classes)
     validation = to_device(data.val, backend, config.dtype, n_classes) if data.val is not None else None
@@ -147,17 +217,41 @@ def _fit(trainer: Trainer, data: PreparedData, config: TrainConfig, backend: bac
     def after_epoch(record: EpochRecord) -> None:
         if out is not None:
             _save(out, trainer, data, config, {})
+            write_text(out / METRICS_FILE, metrics_csv(trainer.history), durable=False)  # rebuilt from model.npz's history
         if on_epoch is not None:
             on_epoch(record)
 
     started = time.perf_counter()
     try:
-        trainer.fit(X, Y, config.epochs, validation, config.early_stopping or None, after_epoch, on_batch, log_every)
+        trainer.fit(X, Y, config.epochs, validation, config.early_stopping or None, after_epoch, on_batch, log_every,
+                    epoch_inputs=augmented_inputs(config, data, backend))  # fmt: skip
     except DivergenceError as exc:
         if out is not None and trainer.history.records:  # saved after every good epoch
             raise DivergenceError(f"{exc}; the last good checkpoint (epoch {trainer.epoch}) is in {out}") from None
         raise
     return time.perf_counter() - started
+
+
+def augmented_inputs(config: TrainConfig, data: PreparedData, backend: backends.Backend) -> Callable[[int], Any] | None:
+    """With ``--augment``: a function giving each epoch's distorted training images on the device, else None.
+
+    Each epoch's distortions come from a Generator seeded with (seed, epoch), so a resumed run sees the same images.
+    """
+    from .data.augment import parse_augment
+
+    augmentation = parse_augment(config.augment)
+    if augmentation is None or augmentation.is_identity:
+        return None
+    shape = data.dataset.image_shape
+    if shape is None or data.raw_train is None:
+        raise BpnnValueError(f"--augment distorts images, but {data.dataset.name} holds no images; drop --augment")
+    pixels = data.raw_train.X
+
+    def inputs(epoch: int) -> Any:
+        distorted = augmentation.apply_flat(pixels, shape, np.random.default_rng([config.seed, epoch]))
+        return backend.asarray(data.preprocessing.apply(distorted), config.dtype)
+
+    return inputs
 
 
 def _run_metrics(trainer: Trainer, data: PreparedData, backend: backends.Backend, test_cost: float, test_accuracy: float,
@@ -170,12 +264,15 @@ def _run_metrics(trainer: Trainer, data: PreparedData, backend: backends.Backend
         "epochs": trainer.epoch,
         "train_seconds": seconds,
         "device": backend.name,
+        "processes": trainer.comm.size,
     }
-    if trainer.history.records:
-        last = trainer.history.records[-1]
-        metrics.update(train_cost=last.cost, train_accuracy=last.accuracy, val_accuracy=last.val_accuracy)
-    if trainer.history.stopped_early:  # the saved parameters are those of the best epoch
-        metrics["best_epoch"] = trainer.history.best_epoch
+    history = trainer.history
+    if history.records:
+        kept = history.records[-1]
+        if history.stopped_early:  # the saved parameters are those of the best epoch: report that epoch
+            kept = next((r for r in history.records if r.epoch == history.best_epoch), kept)
+            metrics.update(best_epoch=history.best_epoch, kept_epoch=kept.epoch, stopped_early=True)
+        metrics.update(train_cost=kept.cost, train_accuracy=kept.accuracy, val_cost=kept.val_cost, val_accuracy=kept.val_accuracy)
     if trainer.last_minimize is not None:  # scipy's own account of why it stopped
         result = trainer.last_minimize
         metrics["optimizer_report"] = {"message": result.message, "success": result.success,
@@ -184,12 +281,27 @@ def _run_metrics(trainer: Trainer, data: PreparedData, backend: backends.Backend
 
 
 def _save(out: Path, trainer: Trainer, data: PreparedData, config: TrainConfig, metrics: dict[str, Any]) -> Path:
-    meta = {
-        "config": config.to_dict(),
-        "dataset": {"name": data.dataset.name, "n_classes": data.dataset.n_classes, "image_shape": data.dataset.image_shape},
-        "metrics": metrics,
-    }
+    meta = {"config": config.to_dict(), "dataset": dataset_info(data.dataset), "metrics": metrics,
+            "processes": trainer.comm.size}  # fmt: skip
     return checkpoint.save_model(out, trainer.network, meta, data.preprocessing, trainer)
+
+
+def dataset_info(dataset: Dataset) -> dict[str, Any]:
+    """The model's input convention, saved with it so predict and evaluate can apply it to raw inputs."""
+    info = {"name": dataset.name, "n_classes": dataset.n_classes, "image_shape": dataset.image_shape,
+            "pixel_scale": float(dataset.pixel_scale), "class_names": dataset.class_names, "source": dataset.source}  # fmt: skip
+    if dataset.image_shape is not None:
+        info["polarity"] = "light_on_dark"  # ink brighter than the page, as in MNIST; drawings are flipped to match
+    return info
+
+
+def metrics_csv(history: History) -> str:
+    """The per-epoch log: one CSV row per epoch (empty validation cells when there is no validation split)."""
+    columns = ("epoch", "cost", "accuracy", "val_cost", "val_accuracy", "seconds", "samples_per_second")
+    lines = [",".join(columns)]
+    for record in history.records:
+        lines.append(",".join("" if getattr(record, c) is None else f"{getattr(record, c):.10g}" for c in columns))
+    return "\n".join(lines) + "\n"
 
 
 # ---------------------------------------------------------------------- using a saved model
@@ -198,23 +310,49 @@ def open_model(path: str | Path, device: str = "cpu") -> SavedModel:
     saved = checkpoint.load_model(path, backends.resolve_device(device))
     with contextlib.suppress(WriteError):  # a read-only copy of a run is still usable
         checkpoint.repair_sidecar(saved)
+        _repair_metrics_csv(saved)
     return saved
+
+
+def _repair_metrics_csv(saved: SavedModel) -> None:
+    """Rewrite metrics.csv from the model's history when a crash left it behind the model (it is written without fsync)."""
+    if saved.path is None or not saved.history.records:
+        return
+    path, text = saved.run_dir / METRICS_FILE, metrics_csv(saved.history)
+    if not path.exists():  # not a run folder we write (a model file copied elsewhere): leave the folder alone
+        return
+    try:
+        current = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        current = None
+    if current != text:
+        write_text(path, text)
+
+
+def predict_proba(network: Network, X: np.ndarray, batch_size: int = 8192) -> np.ndarray:
+    """Scores per class (probabilities for softmax outputs) of each row of host features, computed on the network's device."""
+    if X.ndim != 2 or X.shape[1] != network.sizes[0]:
+        raise BpnnValueError(f"the model takes {network.sizes[0]} features per sample, got data of shape {X.shape}")
+    like, cost = network.weights[0], network.cost_function
+    blocks = []
+    with backends.device_context(like):
+        for start in range(0, X.shape[0], batch_size):
+            z = network.logits(backends.from_host(X[start : start + batch_size], like, dtype=like.dtype))
+            blocks.append(backends.to_numpy(cost.class_probabilities(z)))
+    return np.concatenate(blocks).astype(np.float64)
 
 
 def predict_classes(network: Network, X: np.ndarray, batch_size: int = 8192) -> tuple[np.ndarray, np.ndarray]:
     """(class, probability of that class) per row of host features, computed on the network's device."""
-    if X.ndim != 2 or X.shape[1] != network.sizes[0]:
-        raise BpnnValueError(f"the model takes {network.sizes[0]} features per sample, got data of shape {X.shape}")
-    like, cost = network.weights[0], network.cost_function
-    classes, probs = [], []
-    with backends.device_context(like):
-        for start in range(0, X.shape[0], batch_size):
-            z = network.logits(backends.from_host(X[start : start + batch_size], like, dtype=like.dtype))
-            predicted = backends.to_numpy(cost.classes(z))
-            scores = backends.to_numpy(cost.class_probabilities(z))
-            classes.append(predicted)
-            probs.append(scores[np.arange(len(predicted)), predicted])
-    return np.concatenate(classes), np.concatenate(probs)
+    scores = predict_proba(network, X, batch_size)
+    if network.sizes[-1] == 1:  # a single output decides by its sign, exactly as training counts accuracy
+        like = network.weights[0]
+        with backends.device_context(like):
+            z = network.logits(backends.from_host(X, like, dtype=like.dtype))
+            predicted = backends.to_numpy(network.cost_function.classes(z)).astype(np.int64)
+    else:
+        predicted = np.argmax(scores, axis=1)
+    return predicted, scores[np.arange(len(predicted)), predicted]
 
 
 def load_split(saved: SavedModel, split: str, data_dir: str | None = None) -> tuple[PreparedData, Split]:
@@ -225,48 +363,125 @@ def load_split(saved: SavedModel, split: str, data_dir: str | None = None) -> tu
     return data, data.split(split)
 
 
-def evaluate_model(saved: SavedModel, split: str = "test", data_dir: str | None = None) -> dict[str, Any]:
-    """Accuracy, per-class report and confusion matrix of a saved model on a split of its data."""
+def load_other_data(saved: SavedModel, path: str | Path, label_column: str | None = None) -> Split:
+    """Data the model was not trained on (``--data PATH``), checked against the model's input and classes,
+    scaled and preprocessed the way its training data was; labels re-indexed to the model's classes."""
+    from .data.userdata import check_compatible, load_user_data
+
+    dataset = load_user_data(path, label_column, saved.image_shape, for_evaluation=True, pixel_scale=saved.pixel_scale)
+    check_compatible(dataset, saved.network.sizes[0], saved.n_classes, saved.image_shape, saved.class_names)
+    rows = dataset.test if dataset.test is not None else Split(dataset.X, dataset.labels)
+    return Split(saved.preprocessing.apply(rows.X), rows.labels)
+
+
+def _scored_split(saved: SavedModel, split: str, data_dir: str | None, data: str | Path | None,
+                  label_column: str | None) -> Split:  # fmt: skip
+    """The rows to score: another data set (``data``), or a split of the training data."""
+    if data is not None:
+        return load_other_data(saved, data, label_column)
+    return load_split(saved, split, data_dir)[1]
+
+
+def evaluate_model(saved: SavedModel, split: str = "test", data_dir: str | None = None, data: str | Path | None = None,
+                   label_column: str | None = None) -> dict[str, Any]:  # fmt: skip
+    """Accuracy, per-class report and confusion matrix of a saved model on a split of its data, or on ``data``."""
     from .reports import classification_summary
 
-    data, chosen = load_split(saved, split, data_dir)
+    chosen = _scored_split(saved, split, data_dir, data, label_column)
     predicted, _ = predict_classes(saved.network, chosen.X)
-    return classification_summary(chosen.labels, predicted, data.dataset.n_classes) | {"split": split}
+    summary = classification_summary(chosen.labels, predicted, saved.n_classes)
+    source = {"data": str(data)} if data is not None else {"split": split}
+    return summary | source | {"class_names": saved.class_names}
 
 
-def predict_files(saved: SavedModel, paths: list[Path]) -> list[dict[str, Any]]:
-    """Class and probability for each row of each input file (.npy arrays, images)."""
+def predict_files(saved: SavedModel, paths: list[Path], top_k: int = 1, normalize: bool = True,
+                  show: Path | None = None) -> list[dict[str, Any]]:  # fmt: skip
+    """Class, probability, the ``top_k`` best classes and every class's probability for each input row.
+
+    Images are redrawn the way the training digits were made (``normalize``); ``show`` writes a sheet of
+    exactly what the network saw.
+    """
     from .data.images import load_inputs
+    from .ranking import top_k as best_k
 
-    X, names = load_inputs(paths, saved.network.sizes[0], saved.image_shape)
-    classes, probs = predict_classes(saved.network, saved.preprocessing.apply(X))
-    return [{"input": n, "class": int(c), "probability": float(p)} for n, c, p in zip(names, classes, probs)]
+    X, names = load_inputs(paths, saved.network.sizes[0], saved.image_shape, saved.pixel_scale, normalize)
+    scores = predict_proba(saved.network, saved.preprocessing.apply(X))
+    classes, _ = predict_classes(saved.network, saved.preprocessing.apply(X))
+    order, probs = best_k(scores, top_k)
+    rows = []
+    for i, name in enumerate(names):
+        rows.append({
+            "input": name, "class": saved.class_name(classes[i]), "probability": float(scores[i, classes[i]]),
+            "top_k": [{"class": saved.class_name(c), "probability": float(p)} for c, p in zip(order[i], probs[i])],
+            "probabilities": {str(saved.class_name(c)): float(v) for c, v in enumerate(scores[i])},
+        })  # fmt: skip
+    if show is not None and saved.image_shape is not None:
+        from . import plots
+
+        titles = [f"{r['input']}\n{r['class']} ({r['probability']:.2f})" for r in rows]
+        plots.input_sheet(X.reshape(-1, *saved.image_shape), titles, show)
+    return rows
 
 
-def make_plots(saved: SavedModel, target: Path, split: str = "test", data_dir: str | None = None) -> list[Path]:
+def make_plots(saved: SavedModel, target: Path, split: str = "test", data_dir: str | None = None,
+               data: str | Path | None = None, label_column: str | None = None) -> list[Path]:  # fmt: skip
     """Learning curves, predictions, hidden units, confusion matrix and (2-D data) decision boundary."""
     from . import plots
     from .reports import confusion_matrix
 
     written = []
-    history = saved.history
-    if history.records:
-        written.append(plots.learning_curves(history.as_columns(), target / "learning_curves.png"))
-    data, chosen = load_split(saved, split, data_dir)
+    if saved.history.records:
+        written.append(plots.learning_curves(saved.history.as_columns(), target / "learning_curves.png"))
+    chosen = _scored_split(saved, split, data_dir, data, label_column)
     predicted = predict_classes(saved.network, chosen.X)[0]
-    shape = data.dataset.image_shape
+    shape = saved.image_shape
     if shape is not None:
-        pixels = saved.preprocessing.invert(chosen.X[:100])  # draw the pixels, not the standardized features
-        written.append(plots.sample_grid(pixels, shape, predicted[:100], chosen.labels[:100], target / "samples.png"))
+        pixels = saved.preprocessing.invert(chosen.X)  # draw the pixels, not the standardized features
+        written.append(plots.sample_grid(pixels, shape, predicted, chosen.labels, target / "samples.png", seed=saved.config.seed))
         if len(saved.network.sizes) > 2:
             weights = backends.to_numpy(saved.network.weights[0])
-            written.append(plots.hidden_units(weights, shape, target / "hidden_units.png"))
-    if data.dataset.n_features == 2:
+            layer = f"hidden layer 1 of {len(saved.network.sizes) - 2} ({weights.shape[0]} inputs -> {weights.shape[1]} units)"
+            written.append(plots.hidden_units(weights, shape, target / "hidden_units.png", layer))
+    if saved.network.sizes[0] == 2:
         predict = lambda X: predict_classes(saved.network, X)[0]  # noqa: E731
-        written.append(plots.decision_boundary(predict, chosen.X, chosen.labels, target / "decision_boundary.png"))
-    matrix = confusion_matrix(chosen.labels, predicted, data.dataset.n_classes)
-    written.append(plots.confusion(matrix, target / "confusion.png", f"Confusion matrix ({split} split)"))
+        raw = saved.preprocessing.invert(chosen.X)  # the data's own units
+        written.append(plots.decision_boundary(predict, raw, chosen.labels, target / "decision_boundary.png",
+                                               saved.preprocessing.apply, saved.class_names))  # fmt: skip
+    matrix = confusion_matrix(chosen.labels, predicted, saved.n_classes)
+    where = f"{data}" if data is not None else f"{split} split"
+    written.append(plots.confusion(matrix, target / "confusion.png", f"Confusion matrix ({where})"))
     return written
+
+
+def run_info(saved: SavedModel) -> dict[str, Any]:
+    """What a saved run is: architecture, parameter count, data and input convention, settings, metrics."""
+    network, info = saved.network, dict(saved.meta.get("dataset") or {})
+    config = saved.config
+    return {
+        "model": str(saved.path),
+        "architecture": {"sizes": network.sizes, "activations": [a.name for a in network.activations],
+                         "cost": network.cost_function.name, "dtype": saved.dtype, "parameters": network.n_params},
+        "data": info | {"pixel_scale": saved.pixel_scale},
+        "training": {"optimizer": config.optimizer, "lr": config.lr, "batch_size": config.batch_size, "epochs": saved.epoch,
+                     "l2": config.l2, "l1": config.l1, "augment": config.augment, "seed": config.seed,
+                     "standardize": saved.preprocessing.standardize, "processes": saved.meta.get("processes", 1)},
+        "metrics": saved.metrics,
+        "versions": saved.meta.get("versions", {}),
+    }  # fmt: skip
+
+
+def import_course_weights(weights: str | Path, out_dir: str | Path, overwrite: bool = False) -> Path:
+    """A run folder made from the course's ex4weights.mat (see ``course.import_course``)."""
+    from .course import import_course
+
+    return import_course(weights, out_dir, overwrite)
+
+
+def export_course_weights(model: str | Path, path: str | Path, overwrite: bool = False) -> Path:
+    """A saved 400-h-10 sigmoid model written as the course's Theta1/Theta2 .mat file."""
+    from .course import export_course
+
+    return export_course(open_model(model), path, overwrite)
 
 
 @dataclass

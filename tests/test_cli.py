@@ -135,9 +135,10 @@ def test_plot_writes_pngs_with_one_tile_per_hidden_unit(digits_run, tmp_path, mo
     tiles = []
     original = plots.hidden_units
 
-    def spy(weights, shape, path):
+    def spy(weights, shape, path, layer_name=None):
         tiles.append(weights.shape[1])
-        return original(weights, shape, path)
+        assert "hidden layer 1" in layer_name
+        return original(weights, shape, path, layer_name)
 
     monkeypatch.setattr(plots, "hidden_units", spy)
     out, _ = digits_run

@@ -93,7 +93,7 @@ def test_a_full_write_keeps_the_previous_checkpoint(tmp_path):
     """Under a 40 kB file-size limit a 256-unit model cannot be written: one line, old model intact, no temp."""
     small = run_training(TrainConfig(dataset="digits", hidden=[4], epochs=1, out=str(tmp_path)))
     before = (tmp_path / "model.npz").read_bytes()
-    command = f"ulimit -f 40; exec {sys.executable} -m bpnn_xp train --hidden 256 --epochs 1 --out {tmp_path}"
+    command = f"ulimit -f 40; exec {sys.executable} -m bpnn_xp train --hidden 256 --epochs 1 --out {tmp_path} --overwrite"
     result = subprocess.run(["bash", "-c", command], capture_output=True, text=True, timeout=120)
     assert result.returncode == 2, result.stderr
     assert "file-size limit (ulimit -f) was exceeded" in result.stderr and "Traceback" not in result.stderr

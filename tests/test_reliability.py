@@ -161,7 +161,7 @@ def test_out_of_memory_suggests_a_smaller_batch(monkeypatch, tmp_path):
 
 
 def test_ctrl_c_in_the_cli_points_at_resume(monkeypatch, tmp_path):
-    def interrupted_after_one_epoch(config, saved, on_epoch, *args):
+    def interrupted_after_one_epoch(config, saved, on_epoch, *args, **kwargs):
         on_epoch(EpochRecord(1, 0.5, 0.5))
         raise KeyboardInterrupt
 
