@@ -9,6 +9,7 @@ here directly.
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import shutil
 import subprocess
@@ -157,3 +158,36 @@ def test_one_gradient_allreduce_per_step_one_for_metrics_per_epoch_one_at_start(
     trainer.fit(X, Y, 2)
     steps = -(-rows // batch_size)
     assert comm.calls == 1 + 2 * steps + 2  # parameter sync, gradients, epoch metrics
+
+
+def launch_cli(*args: str, ranks: int = RANKS, timeout: float = 120) -> subprocess.CompletedProcess:
+    """mpiexec -n RANKS python -m bpnn_xp ARGS, one BLAS thread per rank."""
+    environment = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", NUMBA_NUM_THREADS="1")
+    command = [find_mpiexec(), "-n", str(ranks), sys.executable, "-m", "bpnn_xp", *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=environment, cwd=ROOT)
+
+
+@needs_mpi
+def test_the_launcher_under_mpiexec_writes_once_and_resumes_on_one_rank(tmp_path):
+    """`mpiexec -n 2 bpnn train`: one result on stdout, one run folder recording 2 processes; it resumes in one process."""
+    out = tmp_path / "run"
+    result = launch_cli("train", "--dataset", "blobs", "--hidden", "8", "--epochs", "2", "--out", str(out), "--json")
+    assert result.returncode == 0, result.stderr
+    metrics = json.loads(result.stdout)  # exactly one JSON document: rank 1 printed nothing
+    assert metrics["processes"] == 2 and metrics["epochs"] == 2
+    saved = json.loads((out / "model.json").read_text())
+    written = sorted(p.name for p in out.iterdir() if p.name != ".lock")
+    assert saved["processes"] == 2 and written == ["metrics.csv", "model.json", "model.npz"]
+    resumed = subprocess.run([sys.executable, "-m", "bpnn_xp", "train", "--resume", str(out), "--epochs", "1", "--json"],
+                             capture_output=True, text=True, timeout=120, cwd=ROOT)  # fmt: skip
+    assert resumed.returncode == 0, resumed.stderr
+    assert json.loads(resumed.stdout)["epochs"] == 3 and json.loads(resumed.stdout)["processes"] == 1
+
+
+@needs_mpi
+def test_a_usage_error_under_mpiexec_stops_every_rank(tmp_path):
+    """A run folder that already holds a run is refused on rank 0; rank 1 must not wait for it forever."""
+    out = tmp_path / "run"
+    assert launch_cli("train", "--dataset", "blobs", "--hidden", "4", "--epochs", "1", "--out", str(out)).returncode == 0
+    refused = launch_cli("train", "--dataset", "blobs", "--hidden", "4", "--epochs", "1", "--out", str(out), timeout=60)
+    assert refused.returncode != 0 and "--overwrite" in refused.stderr and "Traceback" not in refused.stderr
