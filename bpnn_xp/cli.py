@@ -528,6 +528,54 @@ def export_course(
     out.print(f"course weights written to {export_course_weights(model, out_file, overwrite)}")
 
 
+GridOpt = Annotated[list[str], Opt("--grid", help="A swept setting, key=v1,v2 (hidden and augment take ';' between values, "
+                                                  "e.g. hidden=16;64,64;none); repeat --grid for more settings.")]
+SetOpt = Annotated[list[str] | None, Opt("--set", help="A fixed train setting for every trial, key=value (e.g. dataset=digits, "
+                                                       "epochs=20); repeatable.")]
+SweepOutOpt = Annotated[str, Opt("--out", help="Sweep folder: results.csv, results.md, plots, and trials/<id> run folders.")]
+WorkersOpt = Annotated[int | None, Opt(help="Trials trained at once, each in its own process [default: one per CPU core].")]
+SweepResumeOpt = Annotated[bool, Opt("--resume/--no-resume", help="Skip trials already in results.csv (or train all again).")]
+
+
+@app.command()
+@friendly_errors
+def sweep(
+    grid: GridOpt,
+    out_dir: SweepOutOpt,
+    fixed: SetOpt = None,
+    workers: WorkersOpt = None,
+    resume: SweepResumeOpt = True,
+    quiet: QuietOpt = False,
+) -> None:
+    """Train one run per point of a grid of settings, in parallel; write results.csv, results.md and plots.
+
+    An interrupted sweep resumes: run the same command again and the finished trials are skipped."""
+    from .sweep import RESULTS_CSV, RESULTS_MD, parse_grid, parse_settings, run_sweep
+
+    grid_values, settings = parse_grid(grid), parse_settings(fixed or [])
+    progress = Progress(TextColumn("[bold]trials"), MofNCompleteColumn(), BarColumn(), TimeElapsedColumn(),
+                        TextColumn("{task.fields[last]}"), console=console, disable=quiet)  # fmt: skip
+    task = progress.add_task("sweep", total=None, last="")
+
+    def report(done: int, total: int, row: dict[str, Any]) -> None:
+        last = ""
+        if row.get("status") == "ok":
+            last = f"{row['trial']}: test acc {row['test_accuracy']:.2%}"
+        elif row:
+            last = f"{row['trial']}: failed"
+            progress.console.print(f"note: trial {escape(row['trial'])} failed: {escape(str(row['message']))}", highlight=False)
+        progress.update(task, total=total, completed=done, last=escape(last))
+
+    try:
+        with stop_on_sigterm(), warnings_as_notes(), progress:
+            folder = run_sweep(grid_values, settings, out_dir, workers, resume, progress=report)
+    except (KeyboardInterrupt, Terminated) as exc:
+        console.print(f"interrupted; the finished trials are in {escape(out_dir)}/{RESULTS_CSV}; "
+                      "run the same command again to continue")  # fmt: skip
+        raise typer.Exit(143 if isinstance(exc, Terminated) else 130) from None
+    out.print(f"sweep written: {folder / RESULTS_CSV}, {folder / RESULTS_MD} and plots in {folder}")
+
+
 def main() -> None:
     """Console-script entry point."""
     try:

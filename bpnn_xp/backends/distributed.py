@@ -176,13 +176,18 @@ class MPIComm:
     # ------------------------------------------------------------------ failures
     def abort(self, exc: BaseException) -> None:
         """Tell the user which rank failed and why, then stop every rank (no one waits in a collective)."""
-        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        sys.stderr.write(
-            f"bpnn: rank {self.rank} of {self.size} failed: {type(exc).__name__}: {message}; stopping all {self.size} ranks\n"
-        )
+        if isinstance(exc, KeyboardInterrupt):  # Ctrl-C reaches every rank; the checkpoints are whole (atomic writes)
+            text = f"bpnn: interrupted; stopping all {self.size} ranks; the last completed epoch's checkpoint is kept\n"
+            code = 130
+        else:
+            message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            what = f"{type(exc).__name__}: {message}"
+            text = f"bpnn: rank {self.rank} of {self.size} failed: {what}; stopping all {self.size} ranks\n"
+            code = 1
+        sys.stderr.write(text)
         sys.stderr.flush()
-        self.comm.Abort(1)
-        os._exit(1)  # some MPIs (MPICH 5) return from MPI_Abort while the launcher tears the job down
+        self.comm.Abort(code)
+        os._exit(code)  # some MPIs (MPICH 5) return from MPI_Abort while the launcher tears the job down
 
     @contextlib.contextmanager
     def guard(self, collective: tuple[type[BaseException], ...] = ()) -> Iterator[None]:

@@ -1,0 +1,535 @@
+"""Sweeps: train one run per point of a grid of settings, in parallel worker processes, and tabulate and plot them.
+
+``parse_grid`` reads ``key=v1,v2`` texts into lists of typed values (``hidden`` and ``augment`` separate values
+with ';'), ``trials`` turns a grid and fixed settings into validated TrainConfigs (all checked before any work),
+and ``run_sweep`` trains them with joblib (loky processes, one trial per task). The parent process alone writes
+``results.csv`` (rewritten atomically after each trial, so an interrupted sweep resumes by skipping the trials
+whose rows it holds), then ``results.md`` and the plots. Each trial's run folder is ``OUT/trials/<trial id>``.
+
+Threads: with W workers on C usable cores each worker gets max(1, C // W) BLAS/OpenMP/numba threads (joblib's
+``inner_max_num_threads`` sets the environment of the loky workers before they import NumPy, and threadpoolctl
+limits BLAS again inside the trial), so W workers never start W x C threads.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+import io
+import itertools
+import json
+import math
+import os
+import re
+import sys
+import time
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import fields, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .config import TrainConfig
+from .errors import BpnnError, BpnnValueError, DataFileError
+from .files import ensure_folder, write_text
+
+NOT_SWEPT = ("out", "download")  # the sweep owns the run folders and never downloads
+SEMICOLON_KEYS = ("hidden", "augment")  # values that contain commas themselves
+TRIALS_DIR = "trials"
+RESULTS_CSV = "results.csv"
+RESULTS_MD = "results.md"
+MANIFEST = "sweep.json"
+METRIC_COLUMNS = ("status", "test_accuracy", "val_accuracy", "train_accuracy", "train_cost", "epochs", "seconds",
+                  "small_weights", "message")  # fmt: skip
+Progress = Callable[[int, int, dict[str, Any]], None]  # (finished, total, the row just finished)
+
+
+def valid_keys() -> list[str]:
+    """The settings a sweep may vary or fix: every TrainConfig field but out and download."""
+    return [f.name for f in fields(TrainConfig) if f.name not in NOT_SWEPT]
+
+
+def _field_types() -> dict[str, str]:
+    return {f.name: str(f.type) for f in fields(TrainConfig)}
+
+
+# ---------------------------------------------------------------------- parsing
+def parse_value(key: str, text: str, option: str = "--grid") -> Any:
+    """One value of setting ``key`` from text, typed as the TrainConfig field is; a bad one is one error line."""
+    kind, text = _field_types()[key], text.strip()
+    if key == "hidden":
+        return _parse_hidden(text, option)
+    if "None" in kind and text.lower() in ("none", "default"):
+        return None
+    if key == "batch_size":
+        return "full" if text.lower() == "full" else _parse_int(key, text, option)
+    if kind.startswith("bool"):
+        return _parse_bool(key, text, option)
+    if kind.startswith("int"):
+        return _parse_int(key, text, option)
+    if kind.startswith("float"):
+        try:
+            number = float(text)
+        except ValueError:
+            raise BpnnValueError(f"{option} {key}: {text!r} is not a number") from None
+        if not math.isfinite(number):
+            raise BpnnValueError(f"{option} {key}: {text!r} is not a finite number")
+        return number
+    if not text:
+        raise BpnnValueError(f"{option} {key}: an empty value; give a name, like {key}=...")
+    return text
+
+
+def _parse_hidden(text: str, option: str) -> list[int]:
+    if text.lower() == "none":
+        return []
+    parts = [p.strip() for p in text.split(",")]
+    if not all(p.isascii() and p.isdigit() and int(p) > 0 for p in parts):
+        raise BpnnValueError(f"{option} hidden: {text!r} is not a list of positive sizes; write hidden=16;64,64;none "
+                             "(';' between values, ',' between layers)")  # fmt: skip
+    return [int(p) for p in parts]
+
+
+def _parse_int(key: str, text: str, option: str) -> int:
+    if not re.fullmatch(r"[+-]?\d+", text):
+        raise BpnnValueError(f"{option} {key}: {text!r} is not a whole number")
+    return int(text)
+
+
+def _parse_bool(key: str, text: str, option: str) -> bool:
+    lowered = text.lower()
+    if lowered in ("true", "yes", "on", "1"):
+        return True
+    if lowered in ("false", "no", "off", "0"):
+        return False
+    raise BpnnValueError(f"{option} {key}: {text!r} is not true or false")
+
+
+def _split_key(text: str, option: str) -> tuple[str, str]:
+    """('lr', '0.1,1') from 'lr=0.1,1', the key canonical ('batch-size' -> 'batch_size'), or one error line."""
+    key, sep, values = text.partition("=")
+    key = key.strip().lower().replace("-", "_")
+    if not sep or not key:
+        raise BpnnValueError(f"{option} takes key=values, like lr=0.01,0.1; got {text!r}")
+    if key not in valid_keys():
+        raise BpnnValueError(f"{option}: unknown setting {key!r}; choose from: {', '.join(valid_keys())}")
+    return key, values
+
+
+def parse_grid(texts: Sequence[str]) -> dict[str, list[Any]]:
+    """{'lr': [0.01, 0.1], 'hidden': [[16], [64, 64]]} from ['lr=0.01,0.1', 'hidden=16;64,64'], in the order given."""
+    grid: dict[str, list[Any]] = {}
+    for text in texts:
+        key, values = _split_key(text, "--grid")
+        if key in grid:
+            raise BpnnValueError(f"--grid {key} is given twice; list all its values in one --grid {key}=...")
+        separator = ";" if key in SEMICOLON_KEYS or ";" in values else ","
+        parts = [v for v in values.split(separator)]
+        if not values.strip() or any(not p.strip() for p in parts):
+            raise BpnnValueError(f"--grid {key}: an empty value in {values!r}; separate values with '{separator}'")
+        parsed = [parse_value(key, p) for p in parts]
+        if len({json.dumps(v) for v in parsed}) != len(parsed):
+            raise BpnnValueError(f"--grid {key}: a value is listed twice in {values!r}")
+        grid[key] = parsed
+    return grid
+
+
+def parse_settings(texts: Sequence[str]) -> dict[str, Any]:
+    """{'dataset': 'digits', 'epochs': 20} from ['dataset=digits', 'epochs=20'] (the fixed settings, --set)."""
+    settings: dict[str, Any] = {}
+    for text in texts:
+        key, value = _split_key(text, "--set")
+        if key in settings:
+            raise BpnnValueError(f"--set {key} is given twice; keep one")
+        settings[key] = parse_value(key, value, "--set")
+    return settings
+
+
+# ---------------------------------------------------------------------- trials
+def trials(grid: dict[str, list[Any]], fixed: dict[str, Any] | None = None) -> list[TrainConfig]:
+    """One validated TrainConfig per grid point (first key slowest), all checked before any work starts.
+
+    Grid points that validate to the same settings (lbfgs ignores the batch size) are kept once."""
+    fixed = dict(fixed or {})
+    _check_keys(grid, fixed)
+    configs, seen = [], set()
+    for values in itertools.product(*grid.values()):
+        point = dict(zip(grid, values))
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)  # scipy methods' notes about unused settings
+                config = TrainConfig(**{**fixed, **point}).validate()
+        except BpnnValueError as exc:
+            raise BpnnValueError(f"trial {_readable(point)}: {exc}") from None
+        identity = trial_id(config, list(grid))
+        if identity not in seen:
+            seen.add(identity)
+            configs.append(config)
+    return configs
+
+
+def _check_keys(grid: dict[str, list[Any]], fixed: dict[str, Any]) -> None:
+    allowed = set(valid_keys())
+    for key in [*grid, *fixed]:
+        if key not in allowed:
+            raise BpnnValueError(f"unknown setting {key!r}; choose from: {', '.join(valid_keys())}")
+    both = sorted(set(grid) & set(fixed))
+    if both:
+        raise BpnnValueError(f"{', '.join(both)} is both swept (--grid) and fixed (--set); keep one")
+    if not grid or any(not values for values in grid.values()):
+        raise BpnnValueError("a sweep needs at least one --grid key=values with one value or more")
+
+
+def format_value(value: Any) -> str:
+    """A setting as the table and the trial ids show it: hidden [16, 16] -> 16,16 ([] -> none); lr None -> default."""
+    if isinstance(value, list):
+        return ",".join(str(v) for v in value) if value else "none"
+    if value is None:
+        return "default"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def _readable(point: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={format_value(v)}" for k, v in point.items())
+
+
+def trial_id(config: TrainConfig, swept: Sequence[str]) -> str:
+    """A stable folder name: the swept settings readable, then a hash of every setting (so fixed ones count too)."""
+    settings = config.to_dict()
+    settings.pop("out", None)
+    digest = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:8]
+    readable = "_".join(f"{k}={format_value(settings[k])}" for k in swept)
+    readable = re.sub(r"[^A-Za-z0-9._=,+-]+", "-", readable.replace(",", "-"))[:80]
+    return f"{readable}_{digest}"
+
+
+# ---------------------------------------------------------------------- one trial (in a worker process)
+def _run_trial(config: TrainConfig, folder: str, threads: int) -> dict[str, Any]:
+    """Train one trial into ``folder``; a divergence or data problem is a failed row, not an exception."""
+    from threadpoolctl import threadpool_limits
+
+    from .workflow import run_training
+
+    started = time.perf_counter()
+    with threadpool_limits(limits=threads), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # notes and NumPy overflow warnings: the row says what happened
+        try:
+            result = run_training(replace(config, out=folder), overwrite=True)
+        except (BpnnError, FloatingPointError, MemoryError) as exc:
+            message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            return {"status": "failed", "seconds": time.perf_counter() - started, "message": message}
+    metrics = result.metrics
+    return {
+        "status": "ok", "test_accuracy": metrics.get("test_accuracy"), "val_accuracy": metrics.get("val_accuracy"),
+        "train_accuracy": metrics.get("train_accuracy"), "train_cost": metrics.get("train_cost"),
+        "epochs": metrics.get("epochs"), "seconds": time.perf_counter() - started,
+        "small_weights": _small_weights(result.network), "message": "",
+    }  # fmt: skip
+
+
+def _small_weights(network: Any) -> float:
+    """The share of weights (not biases) with |w| < 1e-3: how sparse a penalty (L1) made the network."""
+    from .backends import to_numpy
+
+    weights = [np.abs(to_numpy(w)).ravel() for w in network.weights]
+    every = np.concatenate(weights) if weights else np.zeros(0)
+    return float(np.mean(every < 1e-3)) if every.size else 0.0
+
+
+# ---------------------------------------------------------------------- the sweep
+def run_sweep(
+    grid: dict[str, list[Any]],
+    fixed: dict[str, Any] | None,
+    out_dir: str | Path,
+    workers: int | None = None,
+    resume: bool = True,
+    progress: Progress | None = None,
+) -> Path:
+    """Train every trial not yet in ``out_dir/results.csv`` (all of them with ``resume=False``), ``workers`` at a time,
+    then write results.md and the plots; returns ``out_dir``. Failed trials are rows with their message."""
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
+        raise BpnnValueError(f"--workers must be a whole number of 1 or more, got {workers!r}")
+    configs = trials(grid, fixed)
+    swept = list(grid)
+    out = ensure_folder(Path(out_dir))
+    ids = [trial_id(c, swept) for c in configs]
+    rows = _read_rows(out / RESULTS_CSV, set(ids)) if resume else {}
+    _write_manifest(out, grid, fixed or {}, ids)
+    _write_csv(out, swept, configs, ids, rows)
+    todo = [(c, i) for c, i in zip(configs, ids) if i not in rows]
+    if progress is not None:
+        progress(len(rows), len(ids), {})
+    for identity, row in _train_all(todo, out, workers):
+        rows[identity] = row
+        _write_csv(out, swept, configs, ids, rows)
+        if progress is not None:
+            progress(len(rows), len(ids), {"trial": identity, **row})
+    write_report(out, grid, configs, ids, rows, fixed or {})
+    return out
+
+
+def _train_all(todo: list[tuple[TrainConfig, str]], out: Path, workers: int | None) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(trial id, row) pairs as trials finish, in whatever order; loky processes unless one worker is asked for."""
+    if not todo:
+        return
+    cores = _usable_cores()
+    count = max(1, min(workers or cores, len(todo)))
+    threads = max(1, cores // count)
+    if count == 1:  # in this process: no start-up cost, and Ctrl-C stops at once
+        for config, identity in todo:
+            yield identity, _run_trial(config, str(out / TRIALS_DIR / identity), threads)
+        return
+    from joblib import Parallel, delayed, parallel_config
+
+    with parallel_config(backend="loky", inner_max_num_threads=threads):
+        tasks = (delayed(_tagged)(config, str(out / TRIALS_DIR / identity), threads, identity) for config, identity in todo)
+        yield from Parallel(n_jobs=count, return_as="generator_unordered")(tasks)
+
+
+def _tagged(config: TrainConfig, folder: str, threads: int, identity: str) -> tuple[str, dict[str, Any]]:
+    """One trial in a worker, its row tagged with its id (results arrive in any order)."""
+    return identity, _run_trial(config, folder, threads)
+
+
+def _usable_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+# ---------------------------------------------------------------------- results.csv
+def _read_rows(path: Path, wanted: set[str]) -> dict[str, dict[str, Any]]:
+    """The finished trials' rows already in results.csv (those of this sweep's trials), by trial id."""
+    if not path.exists():
+        return {}
+    try:
+        records = list(csv.DictReader(io.StringIO(path.read_text(encoding="utf-8"))))
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise DataFileError(f"{path} cannot be read ({exc}); delete it or pass --no-resume to start the sweep afresh") from None
+    rows = {}
+    for record in records:
+        if record.get("trial") in wanted and record.get("status") in ("ok", "failed"):
+            rows[record["trial"]] = {k: _number(record.get(k, "")) for k in METRIC_COLUMNS}
+    return rows
+
+
+def _number(text: Any) -> Any:
+    if text is None or text == "":
+        return None
+    try:
+        return float(text) if any(c in text for c in ".eEn") else int(text)
+    except (TypeError, ValueError):
+        return text
+
+
+def _write_csv(out: Path, swept: list[str], configs: list[TrainConfig], ids: list[str], rows: dict[str, Any]) -> Path:
+    """results.csv with the finished trials in grid order, written atomically."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["trial", *swept, *METRIC_COLUMNS])
+    for config, identity in zip(configs, ids):
+        if identity in rows:
+            row = rows[identity]
+            writer.writerow([identity, *(format_value(getattr(config, k)) for k in swept),
+                             *(_cell(row.get(k)) for k in METRIC_COLUMNS)])  # fmt: skip
+    return write_text(out / RESULTS_CSV, buffer.getvalue())
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    return f"{value:.6g}" if isinstance(value, float) else str(value)
+
+
+def _write_manifest(out: Path, grid: dict[str, list[Any]], fixed: dict[str, Any], ids: list[str]) -> None:
+    manifest = {"grid": grid, "fixed": fixed, "trials": ids, "command": command_text(grid, fixed, out)}
+    write_text(out / MANIFEST, json.dumps(manifest, indent=2) + "\n")
+
+
+def command_text(grid: dict[str, list[Any]], fixed: dict[str, Any], out: Path | str) -> str:
+    """The bpnn sweep command that runs this sweep."""
+    parts = ["bpnn sweep"]
+    for key, values in grid.items():
+        separator = ";" if key in SEMICOLON_KEYS else ","
+        parts.append(f'--grid "{key}={separator.join(format_value(v) for v in values)}"')
+    parts += [f"--set {k}={format_value(v)}" for k, v in fixed.items()]
+    return " ".join([*parts, f"--out {out}"])
+
+
+# ---------------------------------------------------------------------- results.md and plots
+def write_report(out: Path, grid: dict[str, list[Any]], configs: list[TrainConfig], ids: list[str], rows: dict[str, Any],
+                 fixed: dict[str, Any]) -> list[Path]:  # fmt: skip
+    """results.md and the plots; rows in grid order (the first key slowest, values as given); returns the files written."""
+    swept = list(grid)
+    done = [(c, i, rows[i]) for c, i in zip(configs, ids) if i in rows]
+    written = [write_text(out / RESULTS_MD, results_markdown(grid, done, fixed, out))]
+    if done:
+        plotted = [k for k in swept if k != "seed"] or swept  # seeds are pooled in each point (mean, min-max bar)
+        written += [accuracy_plot(out, swept, key, done) for key in plotted]
+        written.append(learning_curves_plot(out, swept, done))
+    return written
+
+
+def _percent(value: Any) -> str:
+    return "" if value is None or value == "" else f"{100 * float(value):.1f}%"
+
+
+def results_markdown(grid: dict[str, list[Any]], done: list[tuple[TrainConfig, str, dict[str, Any]]], fixed: dict[str, Any],
+                     out: Path) -> str:  # fmt: skip
+    """A Markdown table of the finished trials: swept settings, accuracies, cost, epochs, seconds, outcome."""
+    swept = list(grid)
+    lines = [f"# Sweep: {', '.join(swept)}", "", f"Command: `{command_text(grid, fixed, out)}`", "",
+             "| " + " | ".join([*swept, "test acc", "val acc", "train acc", "train cost", "epochs", "seconds", "small weights",
+                               "outcome"]) + " |",
+             "|" + "---|" * len(swept) + "---:|" * 7 + "---|"]  # fmt: skip
+    for config, _, row in done:
+        cost = row.get("train_cost")
+        cells = [*(format_value(getattr(config, k)) for k in swept), _percent(row.get("test_accuracy")),
+                 _percent(row.get("val_accuracy")), _percent(row.get("train_accuracy")),
+                 "" if cost is None else f"{float(cost):.4g}", _cell(row.get("epochs")),
+                 "" if row.get("seconds") is None else f"{float(row['seconds']):.1f}", _percent(row.get("small_weights")),
+                 "ok" if row.get("status") == "ok" else f"failed: {row.get('message', '')}".replace("|", "/")]  # fmt: skip
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _is_numeric(values: list[Any]) -> bool:
+    return all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+
+
+def accuracy_plot(out: Path, swept: list[str], key: str, done: list[tuple[TrainConfig, str, dict[str, Any]]]) -> Path:
+    """Test accuracy against one swept setting: one line per combination of the others (seeds pooled: mean, min-max bar);
+    failed trials are red crosses at 0. Log x for the learning rate and for penalties spanning 100x or more."""
+    from .plots import _save, plt
+
+    values = [getattr(c, key) for c, _, _ in done]
+    numeric = _is_numeric(values)
+    categories = list(dict.fromkeys(format_value(v) for v in values))  # in grid order
+    position = (lambda v: float(v)) if numeric else (lambda v: float(categories.index(format_value(v))))
+    others = [k for k in swept if k not in (key, "seed")]
+    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    groups: dict[str, dict[float, list[float]]] = {}
+    for config, _, row in done:
+        label = ", ".join(f"{k}={format_value(getattr(config, k))}" for k in others) or "test accuracy"
+        x = position(getattr(config, key))
+        if row.get("status") == "ok":
+            groups.setdefault(label, {}).setdefault(x, []).append(100 * float(row["test_accuracy"]))
+        else:
+            ax.plot([x], [0.0], "rx", markersize=9)
+    for label, points in groups.items():
+        xs = sorted(points)
+        means = [float(np.mean(points[x])) for x in xs]
+        low = [max(0.0, m - min(points[x])) for x, m in zip(xs, means)]  # max: the mean's rounding may pass an end
+        high = [max(0.0, max(points[x]) - m) for x, m in zip(xs, means)]
+        ax.errorbar(xs, means, yerr=[low, high], marker="o", capsize=3, label=label)
+    _x_axis(ax, key, values, numeric, categories)
+    ax.set(ylabel="test accuracy (%)", title=f"Test accuracy against {key}" + (" (red x: failed)" if _any_failed(done) else ""))
+    ax.grid(alpha=0.3)
+    if len(groups) > 1 or others:
+        ax.legend(fontsize=7)
+    return _save(fig, out / f"accuracy_vs_{key}.png")
+
+
+def _any_failed(done: list[tuple[TrainConfig, str, dict[str, Any]]]) -> bool:
+    return any(row.get("status") != "ok" for _, _, row in done)
+
+
+def _x_axis(ax: Any, key: str, values: list[Any], numeric: bool, categories: list[str]) -> None:
+    """Log x for lr (and penalties spanning 100x; symlog when 0 is among them), categories as ticks otherwise."""
+    ax.set_xlabel(key)
+    if not numeric:
+        ax.set_xticks(range(len(categories)), categories, rotation=30 if len(categories) > 4 else 0)
+        return
+    positive = [float(v) for v in values if float(v) > 0]
+    wide = bool(positive) and max(positive) / min(positive) >= 100
+    if key == "lr" or (key in ("l1", "l2") and wide):
+        if all(float(v) > 0 for v in values):
+            ax.set_xscale("log")
+        else:
+            ax.set_xscale("symlog", linthresh=min(positive))
+
+
+def learning_curves_plot(out: Path, swept: list[str], done: list[tuple[TrainConfig, str, dict[str, Any]]]) -> Path:
+    """Training cost and validation (else training) accuracy per epoch of every finished trial, overlaid."""
+    from .plots import _save, plt
+
+    fig, (ax_cost, ax_acc) = plt.subplots(1, 2, figsize=(11, 4.2))
+    colours = plt.get_cmap("tab10" if len(done) <= 10 else "tab20")
+    shown = 0
+    for config, identity, row in done:
+        history = _history(out / TRIALS_DIR / identity)
+        if not history:
+            continue
+        label = ", ".join(f"{k}={format_value(getattr(config, k))}" for k in swept)
+        accuracy = history["val_accuracy"] if all(v is not None for v in history["val_accuracy"]) else history["accuracy"]
+        style = "-" if row.get("status") == "ok" else ":"  # dotted: the good epochs of a trial that then failed
+        colour = colours(shown % colours.N)
+        ax_cost.plot(history["epoch"], history["cost"], style, color=colour, label=label, linewidth=1)
+        ax_acc.plot(history["epoch"], [100 * a for a in accuracy], style, color=colour, linewidth=1)
+        shown += 1
+    ax_cost.set(xlabel="epoch", ylabel="training cost", title="Training cost per epoch")
+    if shown and _positive_costs(ax_cost):
+        ax_cost.set_yscale("log")
+    ax_acc.set(xlabel="epoch", ylabel="accuracy (%)", title="Validation accuracy per epoch (training if no validation split)")
+    for ax in (ax_cost, ax_acc):
+        ax.grid(alpha=0.3)
+    if shown:  # below the panels, where it hides no curve
+        fig.legend(loc="upper center", bbox_to_anchor=(0.5, 0.0), fontsize=7, ncol=min(3, shown), frameon=False)
+    return _save(fig, out / "learning_curves.png")
+
+
+def _positive_costs(ax: Any) -> bool:
+    return all(np.all(np.asarray(line.get_ydata(), dtype=float) > 0) for line in ax.get_lines())
+
+
+def _history(folder: Path) -> dict[str, list[Any]] | None:
+    """A trial's per-epoch history from its saved model, or None where there is none (failed before an epoch)."""
+    from .workflow import open_model
+
+    try:
+        columns = open_model(folder).history.as_columns()
+    except BpnnError:
+        return None
+    return columns if columns.get("epoch") else None
+
+
+# ---------------------------------------------------------------------- python -m bpnn_xp.sweep
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m bpnn_xp.sweep`` with the options of ``bpnn sweep`` (until the launcher has the command)."""
+    parser = argparse.ArgumentParser(prog="python -m bpnn_xp.sweep", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--grid", action="append", default=[], help="key=v1,v2 (hidden and augment: v1;v2)")
+    parser.add_argument("--set", action="append", default=[], dest="fixed", help="key=value, a fixed train setting")
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--workers", type=int, default=None)
+    parser.add_argument("--resume", action=argparse.BooleanOptionalAction, default=True)
+    args = parser.parse_args(argv)
+    try:
+        out = run_sweep(parse_grid(args.grid), parse_settings(args.fixed), args.out, args.workers, args.resume,
+                        progress=_print_progress)  # fmt: skip
+    except BpnnError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"interrupted; the finished trials are in {args.out}/{RESULTS_CSV}; run the same command to continue",
+              file=sys.stderr)  # fmt: skip
+        return 130
+    print(f"results in {out / RESULTS_CSV}, {out / RESULTS_MD} and the plots beside them")
+    return 0
+
+
+def _print_progress(finished: int, total: int, row: dict[str, Any]) -> None:
+    if not row:
+        print(f"{finished} of {total} trials already finished", file=sys.stderr)
+        return
+    outcome = f"test acc {_percent(row.get('test_accuracy'))}" if row.get("status") == "ok" else f"failed: {row.get('message')}"
+    print(f"[{finished}/{total}] {row['trial']}: {outcome} ({float(row['seconds']):.1f} s)", file=sys.stderr, flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
