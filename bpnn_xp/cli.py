@@ -142,8 +142,8 @@ DATA_FORMS = ("an .npz with X and y, a .csv (label column first), a folder of cl
               "an MNIST IDX folder, or the course .mat")
 DataOpt = Annotated[str | None, Opt("--data", help=f"Your own data instead of --dataset: {DATA_FORMS}.")]
 LabelColumnOpt = Annotated[str | None, Opt(help="CSV label column: a header name or a position (0 = first, -1 = last).")]
-AugmentOpt = Annotated[str, Opt(help="Distort training images each epoch: none, light, standard, strong, or e.g. "
-                                     "'shift=2,rotate=10,scale=0.1,elastic=34:4'.")]
+AugmentOpt = Annotated[str, Opt(help="Distort training images each epoch: auto (light for images of 16x16 or more), none, "
+                                     "light, standard, strong, or e.g. 'shift=2,rotate=10,scale=0.1,elastic=34:4'.")]
 OverwriteOpt = Annotated[bool, Opt(help="Replace the run already saved in --out (otherwise refused).")]
 GpuReduceOpt = Annotated[str, Opt(help="Under mpiexec with GPUs: sum gradients by host (staged through memory, works "
                                         "everywhere), nccl, or cuda-aware (a CUDA-aware MPI).")]

@@ -6,7 +6,7 @@ canonical names (``"L-BFGS"`` becomes ``"lbfgs"``) and is saved in every model f
 
 Defaults: the launcher's are the fields below (tuned on digits and mnist5k: 256 ReLU units, Adam
 1e-3, batch 32, 40 epochs, L2 0.5; float32, but float64 for the scipy methods, which stall in
-float32). ``Trainer`` in the engine shares the batch size (32) but
+float32; light augmentation of images of 16x16 or more). ``Trainer`` in the engine shares the batch size (32) but
 defaults to no penalty (``l2=0``), since a penalty only makes sense once the data is known.
 """
 
@@ -75,7 +75,7 @@ class TrainConfig:
     test_fraction: float = 0.2
     early_stopping: int = 0  # epochs without validation improvement before stopping; 0 = off
     standardize: bool = True
-    augment: str = "none"  # random distortions of training images each epoch: none, standard or key=value pairs
+    augment: str = AUTO  # distortions of training images each epoch: auto (light for images of 16x16 or more), none, a preset...
     out: str | None = None
 
     def validate(self) -> TrainConfig:
@@ -134,10 +134,11 @@ def _canonical_names(config: TrainConfig) -> dict[str, Any]:
     if config.data is not None and not (isinstance(config.data, str) and config.data.strip()):
         raise BpnnValueError(f"--data must name a file or folder, got {config.data!r}")
     if not isinstance(config.augment, str):
-        raise BpnnValueError(f"--augment takes none, standard or key=value pairs; got {config.augment!r}")
-    from .data.augment import parse_augment
+        raise BpnnValueError(f"--augment takes auto, none, a preset (light, standard) or key=value pairs, not {config.augment!r}")
+    if config.augment.strip().lower() != AUTO:
+        from .data.augment import parse_augment
 
-    parse_augment(config.augment)
+        parse_augment(config.augment)
     if config.dtype not in (AUTO, *DTYPES):
         raise BpnnValueError(f"--dtype must be auto, float32 or float64, got {config.dtype!r}")
     return names
@@ -178,6 +179,9 @@ def _check_structure(config: TrainConfig, dataset: str) -> None:
         raise BpnnValueError("--test-fraction 0 leaves no test data to report on; give --test-fraction > 0 (e.g. 0.2)")
     if config.early_stopping and config.val_fraction <= 0:
         raise BpnnValueError("--early-stopping watches the validation cost; give --val-fraction > 0")
+    if is_full_batch_method(config.optimizer) and config.augment.strip().lower() not in (AUTO, "none", "off"):
+        raise BpnnValueError(f"--augment changes the images every epoch, but {config.optimizer} minimises one fixed cost; "
+                             "use a minibatch optimizer (adam, sgd...) or drop --augment")  # fmt: skip
     if config.early_stopping and is_full_batch_method(config.optimizer):
         raise BpnnValueError(f"--early-stopping works with the minibatch optimizers, not {config.optimizer}")
 

@@ -243,3 +243,18 @@ def test_course_round_trip_through_the_launcher(tmp_path):
     back = scipy.io.loadmat(exported)
     np.testing.assert_array_equal(back["Theta1"], theta1)
     np.testing.assert_array_equal(back["Theta2"], theta2)
+
+
+def test_augment_auto_distorts_large_images_trained_in_minibatches_only(tmp_path):
+    from bpnn_xp.config import TrainConfig
+    from bpnn_xp.data import Dataset
+    from bpnn_xp.workflow import augment_setting
+
+    images = Dataset("a", np.zeros((2, 784)), np.zeros(2), 2, (28, 28))
+    small = Dataset("b", np.zeros((2, 64)), np.zeros(2), 2, (8, 8))
+    assert augment_setting(TrainConfig().validate(), images) == "light"
+    assert augment_setting(TrainConfig().validate(), small) == "none"
+    assert augment_setting(TrainConfig(optimizer="lbfgs").validate(), images) == "none"
+    assert augment_setting(TrainConfig(augment="standard").validate(), small) == "standard"
+    result = invoke("train", "--optimizer", "lbfgs", "--augment", "standard", "--out", tmp_path)
+    assert result.exit_code == 2 and "fixed cost" in result.output

@@ -19,7 +19,6 @@ import math
 from dataclasses import dataclass, replace
 
 import numpy as np
-from scipy import ndimage
 
 from ..errors import BpnnValueError
 
@@ -85,7 +84,10 @@ class Augmentation:
         return self.apply(X.reshape(-1, height, width), rng).reshape(X.shape)
 
 
-# Presets, chosen by measurement on mnist5k validation accuracy (scripts/mnist5k_study.py, scripts/results/mnist5k_study.md).
+# Presets, measured on mnist5k (scripts/mnist5k_study.py; figures in scripts/results/mnist5k_study.md). "standard" is
+# Simard et al.'s elastic field with small affine changes: with 100 epochs and 256,256 or 512 hidden units it adds about
+# 2.5 points of test accuracy (98.3% vs 95.8%); it needs those epochs and units, so "light" (no elastic field) suits
+# short runs; "strong" over-regularizes a 256-unit network in 60 epochs.
 PRESETS: dict[str, Augmentation] = {
     "light": Augmentation(shift=1.0, rotate=5.0, scale=0.05),
     "standard": Augmentation(shift=2.0, rotate=10.0, scale=0.1, alpha=34.0, sigma=4.0),
@@ -110,6 +112,8 @@ def elastic_field(rng: np.random.Generator, shape: tuple[int, int, int], alpha: 
 def _smoothing_matrix(side: int, sigma: float) -> np.ndarray:
     """The (side, side) matrix of scipy's 1-D Gaussian filter with zero padding: column j is the filtered impulse at j."""
     eye = np.eye(side, dtype=np.float64)
+    from scipy import ndimage  # imported when augmenting, not when a config is checked
+
     return ndimage.gaussian_filter1d(eye, sigma, axis=0, mode="constant", truncate=GAUSSIAN_TRUNCATE).astype(np.float32)
 
 
