@@ -197,6 +197,8 @@ def _trainer_meta(trainer: Trainer, meta: dict[str, Any]) -> dict[str, np.ndarra
 def load_model(path: str | Path, device: str | backends.Backend = "cpu") -> SavedModel:
     """Read a model written by ``save_model`` onto ``device``; any other file gives a DataFileError."""
     source = model_path(path)
+    if Path(path).is_file() and source != Path(path):
+        raise DataFileError(f"{path} is not a bpnn_xp model; pass a run folder or its {MODEL_FILE}")
     if not source.is_file():
         raise DataFileError(f"model file {source} does not exist; pass the .npz or the run directory holding {MODEL_FILE}")
     meta, arrays = _read_archive(source)

@@ -12,6 +12,7 @@ import json
 import math
 import signal
 import sys
+import time
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import replace
@@ -170,7 +171,8 @@ StandardizeOpt = Annotated[bool, Opt(help="Standardize with the training split's
 OutOpt = Annotated[str | None, Opt("--out", help="Run folder [default: runs/DATASET, or runs/DATASET-2... if taken].")]
 ResumeOpt = Annotated[str | None, Opt(help="Continue a saved run (only --epochs, --lr, --batch-size, --device, --out change).")]
 JsonOpt = Annotated[bool, Opt("--json", help="Print the final metrics as JSON on stdout (progress stays on stderr).")]
-RESUMABLE = {"epochs", "lr", "batch_size", "device", "out_dir", "resume", "json_output", "quiet", "gpu_reduce"}  # may change
+RESUMABLE = {"epochs", "lr", "batch_size", "device", "out_dir", "resume", "json_output", "quiet", "gpu_reduce",
+             "overwrite"}  # may change on --resume
 
 
 @app.command()
@@ -213,7 +215,7 @@ def train(
     from .backends import distributed
 
     comm = distributed.from_environment(gpu_reduce)  # several ranks only under mpiexec/srun
-    with warnings_as_notes(), comm.guard():
+    with warnings_as_notes(), comm.guard(collective=(DivergenceError,)):
         saved, config = _config_from_options(ctx, dict(ctx.params))
         metrics = _train_with_display(config, saved, quiet or comm.rank != 0, overwrite, comm)
     if comm.rank != 0:  # rank 0 reports for the whole job
@@ -286,6 +288,14 @@ def _free_default_folder(config: TrainConfig, overwrite: bool) -> str:
     return chosen
 
 
+def _written_since(path: Path, since: float) -> bool:
+    """Whether ``path`` was (re)written at or after ``since`` (this run's checkpoint, not an older run's)."""
+    try:
+        return path.stat().st_mtime >= since - 1.0  # file systems store coarse times
+    except OSError:
+        return False
+
+
 class Terminated(BaseException):
     """SIGTERM, turned into an exception so training stops the way Ctrl-C stops it."""
 
@@ -320,13 +330,14 @@ def _train_with_display(config: TrainConfig, saved: Any, quiet: bool, overwrite:
     from .workflow import run_training
 
     display = TrainingDisplay(config.epochs, saved.epoch if saved is not None else 0, quiet)
+    started = time.time()
     try:
         with stop_on_sigterm(), display.progress:
             result = run_training(config, saved, display.on_epoch, display.on_batch, PROGRESS_EVERY, overwrite, comm)
     except (KeyboardInterrupt, Terminated) as exc:
         code = 143 if isinstance(exc, Terminated) else 130
         where = escape(str(config.out))
-        if saved is None and display.epochs_done == 0 and not (Path(config.out) / "model.npz").exists():
+        if saved is None and display.epochs_done == 0 and not _written_since(Path(config.out) / "model.npz", started):
             console.print(f"interrupted before the first epoch finished; nothing was saved in {where}")
         else:
             console.print(f"interrupted; the last completed epoch is saved in {where}/model.npz; continue with --resume {where}")

@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
 from typing import Any
 
 from .backends import DTYPES
@@ -89,7 +90,8 @@ class TrainConfig:
             _note_unused_full_batch_settings(self, names["optimizer"], batch_size)
         dtype = ("float64" if full_batch else "float32") if self.dtype == AUTO else self.dtype
         hidden = [int(h) for h in self.hidden]
-        return replace(self, **names, hidden=hidden, batch_size="full" if full_batch else batch_size, dtype=dtype)
+        data = str(Path(self.data).expanduser().resolve()) if self.data is not None else None  # evaluate/resume from anywhere
+        return replace(self, **names, hidden=hidden, batch_size="full" if full_batch else batch_size, dtype=dtype, data=data)
 
     def initializer(self) -> str:
         """``auto`` means He for ReLU-like layers and Glorot otherwise."""
@@ -108,6 +110,7 @@ class TrainConfig:
         values = {k: v for k, v in stored.items() if k in known}
         if values.get("batch_size") in (0, None):  # model files before 0.2 spelled full batch 0
             values["batch_size"] = "full"
+        values.setdefault("augment", "none")  # runs from before --augment were trained undistorted; resume them so
         return cls(**values)
 
 

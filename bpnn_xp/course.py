@@ -162,6 +162,7 @@ def export_course(model: SavedModel | Network, path: str | Path, overwrite: bool
     """Write Theta1/Theta2 in the course layout (a MATLAB .mat that ``predict.m`` reads), atomically."""
     path = Path(path)
     network = model.network if isinstance(model, SavedModel) else model
+    _check_course_shape(network)  # the architecture first: it is what no retraining option changes
     if isinstance(model, SavedModel):
         _check_course_inputs(model)
     theta1, theta2 = thetas_from_network(network)

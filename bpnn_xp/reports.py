@@ -14,26 +14,31 @@ def confusion_matrix(truth: np.ndarray, predicted: np.ndarray, n_classes: int) -
     return matrix
 
 
-def classification_summary(truth: np.ndarray, predicted: np.ndarray, n_classes: int) -> dict[str, Any]:
-    """Everything ``bpnn evaluate`` shows, as plain JSON-ready data."""
+def classification_summary(truth: np.ndarray, predicted: np.ndarray, n_classes: int,
+                           class_names: list[str] | None = None) -> dict[str, Any]:  # fmt: skip
+    """Everything ``bpnn evaluate`` shows, as plain JSON-ready data; classes are called by their names when given."""
     from sklearn.metrics import classification_report
 
     labels = list(range(n_classes))
-    report = classification_report(truth, predicted, labels=labels, output_dict=True, zero_division=0)
+    names = [str(n) for n in class_names] if class_names else [str(k) for k in labels]
+    report = classification_report(truth, predicted, labels=labels, target_names=names, output_dict=True, zero_division=0)
     return {
         "accuracy": float(np.mean(truth == predicted)),
         "samples": int(truth.shape[0]),
         "per_class": {
-            str(k): {m: float(report[str(k)][m]) for m in ("precision", "recall", "f1-score", "support")} for k in labels
+            name: {m: float(report[name][m]) for m in ("precision", "recall", "f1-score", "support")} for name in names
         },
         "confusion_matrix": confusion_matrix(truth, predicted, n_classes).tolist(),
-        "text": classification_report(truth, predicted, labels=labels, digits=4, zero_division=0),
+        "text": classification_report(truth, predicted, labels=labels, target_names=names, digits=4, zero_division=0),
     }
 
 
-def format_confusion(matrix: list[list[int]]) -> str:
-    """The confusion matrix as aligned text, rows = true class, columns = predicted."""
-    width = max(len(str(v)) for row in matrix for v in row) + 1
-    header = "true\\pred " + "".join(f"{j:>{width}}" for j in range(len(matrix)))
-    rows = [f"{i:>9} " + "".join(f"{v:>{width}}" for v in row) for i, row in enumerate(matrix)]
+def format_confusion(matrix: list[list[int]], class_names: list[str] | None = None) -> str:
+    """The confusion matrix as aligned text, rows = true class, columns = predicted (named when names are given)."""
+    names = [str(n) for n in class_names] if class_names else [str(k) for k in range(len(matrix))]
+    width = max(max(len(str(v)) for row in matrix for v in row), *(len(n) for n in names)) + 1
+    label = max(9, *(len(n) for n in names))
+    corner = "true\\pred"
+    header = f"{corner:>{label}} " + "".join(f"{n:>{width}}" for n in names)
+    rows = [f"{n:>{label}} " + "".join(f"{v:>{width}}" for v in row) for n, row in zip(names, matrix)]
     return "\n".join([header, *rows])

@@ -136,8 +136,8 @@ def run_training(
         if resume is not None and not isinstance(resume, SavedModel):
             resume = checkpoint.load_model(resume)
         with RunLock(config.out) if config.out else contextlib.nullcontext():
-            if config.out and resume is None:
-                _claim_run_dir(Path(config.out), overwrite)
+            if config.out and (resume is None or not _same_folder(Path(config.out), resume.run_dir)):
+                _claim_run_dir(Path(config.out), overwrite)  # a resumed run writes freely only into its own folder
             return _run_training(config, resume, on_epoch, on_batch, log_every, comm)
 
 
@@ -145,19 +145,29 @@ OLD_RUN_PICTURES = ("learning_curves.png", "samples.png", "hidden_units.png", "c
 
 
 def holds_run(folder: Path) -> bool:
-    """Whether ``folder`` already holds a saved run (a model file)."""
-    return (folder / checkpoint.MODEL_FILE).exists()
+    """Whether ``folder`` already holds a saved run, or files a run would overwrite (model.npz, model.json, metrics.csv)."""
+    return any((folder / name).exists() for name in (checkpoint.MODEL_FILE, "model.json", METRICS_FILE))
+
+
+def _same_folder(a: Path, b: Path) -> bool:
+    """Whether two paths name one folder (resolving links and relative parts)."""
+    try:
+        return a.resolve() == b.resolve()
+    except OSError:
+        return False
 
 
 def _claim_run_dir(folder: Path, overwrite: bool) -> None:
-    """Refuse a folder holding an earlier run; with ``overwrite``, drop its pictures (the model and metrics.csv
-    are replaced atomically at the first checkpoint, so an interrupted first epoch still leaves the old run whole)."""
+    """Refuse a folder holding an earlier run (or files a run writes); with ``overwrite``, drop its pictures.
+
+    The model and metrics.csv are replaced atomically at the first checkpoint, so an interrupted first
+    epoch still leaves the old run whole."""
     if not holds_run(folder):
         return
     if not overwrite:
         raise BpnnValueError(
-            f"{folder} already holds a run; pass --overwrite to replace it, --resume {folder} to continue it, "
-            "or choose another --out"
+            f"{folder} already holds a run (or its model.json/metrics.csv); pass --overwrite to replace it, "
+            f"--resume {folder} to continue it, or choose another --out"
         )
     for name in OLD_RUN_PICTURES:
         (folder / name).unlink(missing_ok=True)
@@ -176,7 +186,7 @@ def free_run_dir(base: str | Path) -> Path:
 def default_run_name(config: TrainConfig) -> str:
     """runs/DATASET, or runs/<data file stem> for --data."""
     if config.data is not None:
-        stem = Path(config.data).stem or "data"
+        stem = Path(Path(config.data).resolve().name).stem or "data"
         return f"runs/{stem}"
     return f"runs/{config.dataset}"
 
@@ -340,7 +350,7 @@ def open_model(path: str | Path, device: str = "cpu") -> SavedModel:
 
 
 def _repair_metrics_csv(saved: SavedModel) -> None:
-    """Rewrite metrics.csv from the model's history when a crash left it behind the model (it is written without fsync)."""
+    """Rewrite metrics.csv from the model's history when a crash left it behind the model (written without fsync)."""
     if saved.path is None or not saved.history.records:
         return
     path, text = saved.run_dir / METRICS_FILE, metrics_csv(saved.history)
@@ -414,7 +424,7 @@ def evaluate_model(saved: SavedModel, split: str = "test", data_dir: str | None 
 
     chosen = _scored_split(saved, split, data_dir, data, label_column)
     predicted, _ = predict_classes(saved.network, chosen.X)
-    summary = classification_summary(chosen.labels, predicted, saved.n_classes)
+    summary = classification_summary(chosen.labels, predicted, saved.n_classes, saved.class_names)
     source = {"data": str(data)} if data is not None else {"split": split}
     return summary | source | {"class_names": saved.class_names}
 
@@ -429,6 +439,8 @@ def predict_files(saved: SavedModel, paths: list[Path], top_k: int = 1, normaliz
     from .data.images import load_inputs
     from .ranking import top_k as best_k
 
+    if show is not None and (Path(show).is_dir() or Path(show).exists()):
+        raise BpnnValueError(f"--show {show} already exists; give a new file name for the sheet, such as seen.png")
     X, names = load_inputs(paths, saved.network.sizes[0], saved.image_shape, saved.pixel_scale, normalize)
     scores = predict_proba(saved.network, saved.preprocessing.apply(X))
     classes, _ = predict_classes(saved.network, saved.preprocessing.apply(X))

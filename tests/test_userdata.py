@@ -236,9 +236,8 @@ def test_csv_without_header_label_first_by_default(tmp_path):
     data = load_user_data(tmp_path / "n.csv")
     assert data.labels.tolist() == [1, 0, 1] and data.class_names is None and data.pixel_scale == 1.0
     assert np.array_equal(data.X, [[0.5, 0.25], [0.0, 1.0], [0.75, 0.5]])
-    last = load_user_data(tmp_path / "n.csv", label_column="-1", for_evaluation=True)
-    assert last.class_names == ["0.25", "0.5", "1.0"] and last.labels.tolist() == [0, 2, 1]  # fractional text labels are names
-    assert np.array_equal(last.X, [[1, 0.5], [0, 0.0], [1, 0.75]])
+    with pytest.raises(DataFileError, match="fractional numbers .*--label-column"):  # a measurement column is not labels
+        load_user_data(tmp_path / "n.csv", label_column="-1", for_evaluation=True)
 
 
 def test_csv_string_labels_semicolons_and_bom(tmp_path):

@@ -258,3 +258,90 @@ def test_augment_auto_distorts_large_images_trained_in_minibatches_only(tmp_path
     assert augment_setting(TrainConfig(augment="standard").validate(), small) == "standard"
     result = invoke("train", "--optimizer", "lbfgs", "--augment", "standard", "--out", tmp_path)
     assert result.exit_code == 2 and "fixed cost" in result.output
+
+
+# ---------------------------------------------------------------- found by a review and a bad-input tour
+
+
+def test_resume_into_another_run_folder_is_refused_unless_overwrite(tmp_path):
+    common = ("--dataset", "blobs", "--hidden", "4", "--epochs", "1")
+    assert invoke("train", *common, "--out", tmp_path / "a").exit_code == 0
+    assert invoke("train", *common, "--out", tmp_path / "b").exit_code == 0
+    before = (tmp_path / "b" / "model.npz").read_bytes()
+    refused = invoke("train", "--resume", tmp_path / "a", "--out", tmp_path / "b", "--epochs", "1")
+    assert refused.exit_code == 2 and "--overwrite" in refused.output
+    assert (tmp_path / "b" / "model.npz").read_bytes() == before
+    replaced = invoke("train", "--resume", tmp_path / "a", "--out", tmp_path / "b", "--epochs", "1", "--overwrite")
+    assert replaced.exit_code == 0 and checkpoint.load_model(tmp_path / "b").epoch == 2
+
+
+def test_a_folder_with_the_users_own_model_json_is_not_overwritten(tmp_path):
+    (tmp_path / "model.json").write_text("mine")
+    result = invoke("train", "--dataset", "blobs", "--hidden", "4", "--epochs", "1", "--out", tmp_path)
+    assert result.exit_code == 2 and (tmp_path / "model.json").read_text() == "mine"
+
+
+def test_show_never_replaces_an_existing_file(npz_run, mnist_parts, tmp_path):
+    out, _ = npz_run
+    np.save(tmp_path / "x.npy", mnist_parts[1][0][:2])
+    (tmp_path / "mine.png").write_bytes(b"precious")
+    result = invoke("predict", out, tmp_path / "x.npy", "--show", tmp_path / "mine.png")
+    assert result.exit_code == 2 and "--show" in result.output and (tmp_path / "mine.png").read_bytes() == b"precious"
+
+
+def test_evaluate_text_report_names_the_classes(tmp_path):
+    rng = np.random.default_rng(3)
+    labels = rng.choice(np.array(["cat", "dog"]), 120)
+    X = rng.normal(size=(120, 2)) + np.where(labels == "cat", 3.0, -3.0)[:, None]
+    np.savez(tmp_path / "pets.npz", X=X, y=labels)
+    trained = invoke("train", "--data", tmp_path / "pets.npz", "--hidden", "4", "--epochs", "5", "--out", tmp_path / "r")
+    assert trained.exit_code == 0
+    report = invoke("evaluate", tmp_path / "r")
+    assert report.exit_code == 0 and "cat" in report.stdout and "dog" in report.stdout
+    assert set(json.loads(invoke("evaluate", tmp_path / "r", "--json").stdout)["per_class"]) == {"cat", "dog"}
+
+
+def test_the_data_path_is_stored_absolute_so_evaluate_works_from_elsewhere(tmp_path, monkeypatch):
+    rng = np.random.default_rng(4)
+    np.savez(tmp_path / "d.npz", X=rng.normal(size=(100, 3)), y=rng.integers(0, 2, 100))
+    monkeypatch.chdir(tmp_path)
+    assert invoke("train", "--data", "d.npz", "--hidden", "4", "--epochs", "1", "--out", "r").exit_code == 0
+    assert checkpoint.load_model(tmp_path / "r").config.data == str(tmp_path / "d.npz")
+    monkeypatch.chdir(tmp_path.parent)
+    assert invoke("evaluate", tmp_path / "r").exit_code == 0
+
+
+def test_table_columns_that_happen_to_be_a_square_are_not_images(tmp_path):
+    from bpnn_xp.data import load_user_data
+
+    rng = np.random.default_rng(5)
+    np.savez(tmp_path / "counts.npz", X=rng.integers(0, 10, (50, 256)), y=rng.integers(0, 2, 50))
+    assert load_user_data(tmp_path / "counts.npz").image_shape is None
+    np.savez(tmp_path / "pixels.npz", X=rng.integers(0, 256, (50, 256)).astype(np.uint8), y=rng.integers(0, 2, 50))
+    assert load_user_data(tmp_path / "pixels.npz").image_shape == (16, 16)
+
+
+def test_messages_for_a_text_npz_a_non_model_and_a_digits_export(tmp_path, npz_run):
+    (tmp_path / "text.npz").write_text("not an archive")
+    bad = invoke("train", "--data", tmp_path / "text.npz", "--out", tmp_path / "r")
+    assert bad.exit_code == 2 and "pickle" not in bad.output
+    (tmp_path / "notes.txt").write_text("hello")
+    info = invoke("info", tmp_path / "notes.txt")
+    assert info.exit_code == 2 and "is not a bpnn_xp model" in info.output
+    export = invoke("export-course", npz_run[0], "--out", tmp_path / "w.mat")
+    assert export.exit_code == 2 and "400-h-10" in export.output
+
+
+def test_old_runs_without_an_augment_setting_resume_undistorted():
+    from bpnn_xp.config import TrainConfig
+
+    assert TrainConfig.from_dict({"dataset": "mnist5k"}).augment == "none"
+    assert TrainConfig().augment == "auto"
+
+
+def test_resuming_a_run_that_stopped_early_reports_its_own_stop(tmp_path):
+    first = invoke("train", "--hidden", "16", "--epochs", "60", "--lr", "0.05", "--early-stopping", "2", "--out", tmp_path)
+    assert first.exit_code == 0 and checkpoint.load_model(tmp_path).metrics["stopped_early"]
+    again = invoke("train", "--resume", tmp_path, "--epochs", "1", "--json")
+    metrics = json.loads(again.stdout)
+    assert again.exit_code == 0 and "stopped_early" not in metrics and "kept epoch" not in again.stdout

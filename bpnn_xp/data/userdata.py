@@ -124,6 +124,11 @@ def _text_labels(values: np.ndarray, where: str) -> np.ndarray:
         numbers = text.astype(np.float64)
         if np.all(np.isfinite(numbers)) and np.all(numbers == np.round(numbers)) and np.all(np.abs(numbers) < 2**53):
             return numbers.astype(np.int64)
+        example = next(str(t) for t in distinct if float(t) != round(float(t)))
+        raise DataFileError(
+            f"{where}: the label column holds fractional numbers (e.g. {example}), which are measurements, not classes; "
+            "name the label column with --label-column NAME (or a position: 0 = first, -1 = last)"
+        )
     return text  # names; _whole_labels passes text through
 
 
@@ -172,7 +177,10 @@ def _image_shape(n_features: int, given: tuple[int, int] | None, pixel_scale: fl
     if given is not None and int(given[0]) * int(given[1]) == n_features:
         return int(given[0]), int(given[1])
     side = math.isqrt(n_features)
-    return (side, side) if pixel_scale > 1 and side >= 2 and side * side == n_features else None
+    if side * side != n_features or side < 2:
+        return None
+    # flattened images: 0..255 pixels in a square, or 0..16 pixels in 8x8 (scikit-learn's digits); other counts are tables
+    return (side, side) if pixel_scale == 255 or (pixel_scale == 16 and side == 8) else None
 
 
 def _read_npz(path: Path) -> tuple[np.ndarray, np.ndarray, tuple[int, int] | None]:
@@ -180,8 +188,9 @@ def _read_npz(path: Path) -> tuple[np.ndarray, np.ndarray, tuple[int, int] | Non
     try:
         archive = np.load(path, allow_pickle=False)
     except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
+        reason = "" if "pickle" in str(exc) else f" ({exc})"  # never relay NumPy's hint to load pickles
         raise DataFileError(
-            f"{path} is not a readable .npz archive ({exc}); save it with numpy.savez(path, X=..., y=...)"
+            f"{path} is not a readable .npz archive{reason}; save it with numpy.savez(path, X=..., y=...)"
         ) from None
     if not isinstance(archive, np.lib.npyio.NpzFile):
         raise DataFileError(f"{path} is a single .npy array, not an .npz archive; save it with numpy.savez(path, X=..., y=...)")

@@ -185,6 +185,7 @@ class Trainer:
             check_training_data(self.network, X, Y)
             epochs = _whole_number("epochs", epochs)
             stopper = self._early_stopping(early_stopping, validation)
+            self.history.stopped_early, self.history.best_epoch = False, None  # a resumed run reports its own stop
             with backends.device_context(self.network.weights[0]):
                 self._sync_parameters()
                 if self.optimizer is None:
