@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import platform
 import uuid
 import warnings
@@ -34,6 +35,7 @@ FORMAT = "bpnn_xp-model"
 FORMAT_VERSION = 1
 MODEL_FILE = "model.npz"
 LEGACY_PIXEL_SCALES = {"digits": 16.0, "mnist": 255.0, "mnist5k": 255.0}  # files from before pixel_scale was saved
+EARLY_BEST = "early.best_params"  # the early-stopping stopper's best parameters (flat), when it has seen one
 MAX_META_BYTES = 64 << 20  # metadata beyond this is not ours
 NPY_HEADER_SLACK = 1 << 12  # an .npy member's header is at most a few hundred bytes
 
@@ -47,6 +49,7 @@ class SavedModel:
     preprocessing: Preprocessing
     optimizer_arrays: dict[str, list[np.ndarray]] = field(default_factory=dict)
     path: Path | None = None
+    early_best_params: np.ndarray | None = None  # the early-stopping stopper's best parameters, flat
 
     @cached_property
     def config(self) -> TrainConfig:
@@ -106,8 +109,12 @@ class SavedModel:
         info = self.meta.get("optimizer_state")
         optimizer = dict(info, state=self.optimizer_arrays) if info else None
         trainer = self.meta.get("trainer") or {}
+        stopping = self.meta.get("early_stopping")
+        if isinstance(stopping, dict):
+            best = stopping.get("best_cost")
+            stopping = dict(stopping, best_cost=math.inf if best is None else best, best_params=self.early_best_params)
         return {"epoch": trainer.get("epoch", 0), "rng_state": trainer.get("rng_state"), "history": self.meta.get("history"),
-                "optimizer": optimizer}  # fmt: skip
+                "optimizer": optimizer, "early_stopping": stopping}  # fmt: skip
 
 
 def model_path(path: str | Path) -> Path:
@@ -187,11 +194,19 @@ def _trainer_meta(trainer: Trainer, meta: dict[str, Any]) -> dict[str, np.ndarra
     state = trainer.state_dict()
     meta["trainer"] = {"epoch": state["epoch"], "rng_state": state["rng_state"]}
     meta["history"] = state["history"]
+    arrays: dict[str, np.ndarray] = {}
+    stopping = state.get("early_stopping")
+    if stopping is not None:
+        best = stopping["best_cost"]
+        meta["early_stopping"] = {"patience": stopping["patience"], "best_epoch": stopping["best_epoch"],
+                                  "waited": stopping["waited"], "best_cost": None if math.isinf(best) else best}  # fmt: skip
+        if stopping["best_params"] is not None:
+            arrays[EARLY_BEST] = backends.to_numpy(stopping["best_params"])
     optimizer = state["optimizer"]
     if optimizer is None:
-        return {}
+        return arrays
     meta["optimizer_state"] = {k: optimizer[k] for k in ("name", "t", "hyperparameters")}
-    return {f"opt.{key}.{i}": a for key, arrays in optimizer["state"].items() for i, a in enumerate(arrays)}
+    return arrays | {f"opt.{key}.{i}": a for key, members in optimizer["state"].items() for i, a in enumerate(members)}
 
 
 def load_model(path: str | Path, device: str | backends.Backend = "cpu") -> SavedModel:
@@ -208,9 +223,21 @@ def load_model(path: str | Path, device: str | backends.Backend = "cpu") -> Save
         network = _rebuild(meta, arrays, device)
         preprocessing = _preprocessing(meta, arrays)
         optimizer_arrays = _optimizer_arrays(arrays)
+        early_best = _early_best(meta, arrays, network.n_params)
     except BpnnError as exc:  # every field check names the file
         raise DataFileError(f"{source}: {exc}") from None
-    return SavedModel(network, meta, preprocessing, optimizer_arrays, source)
+    return SavedModel(network, meta, preprocessing, optimizer_arrays, source, early_best)
+
+
+def _early_best(meta: dict[str, Any], arrays: dict[str, np.ndarray], n_params: int) -> np.ndarray | None:
+    """The stopper's best parameters: n_params finite floats when the saved state says it has them."""
+    state = meta.get("early_stopping")
+    if not isinstance(state, dict) or state.get("best_epoch") is None:
+        return None
+    value = arrays.get(EARLY_BEST)
+    if value is None or value.shape != (n_params,) or value.dtype.kind != "f" or not np.all(np.isfinite(value)):
+        raise DataFileError(f"the early-stopping state needs {EARLY_BEST} of {n_params} finite numbers")
+    return value
 
 
 def _read_archive(source: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
@@ -269,6 +296,8 @@ def _expected_members(meta: dict[str, Any], present: dict[str, int]) -> list[str
     info = meta.get("optimizer_state")
     if isinstance(info, dict):
         wanted += [k for k in present if k.startswith("opt.") and k.count(".") == 2]
+    if isinstance(meta.get("early_stopping"), dict):
+        wanted.append(EARLY_BEST)
     return [k for k in wanted if k in present]
 
 
@@ -281,8 +310,9 @@ def _check_member_sizes(source: Path, meta: dict[str, Any], sizes: dict[str, int
     except (TypeError, ValueError):
         raise DataFileError(f"{source}: architecture.sizes must be whole numbers") from None
     limit = largest * 8 + NPY_HEADER_SLACK
+    total = sum(int(a) * int(b) + int(b) for a, b in zip(layer_sizes[:-1], layer_sizes[1:])) * 8 + NPY_HEADER_SLACK
     for key in expected:
-        if key.startswith(("param.", "opt.")) and sizes[key] > limit:
+        if (key.startswith(("param.", "opt.")) and sizes[key] > limit) or (key == EARLY_BEST and sizes[key] > total):
             raise DataFileError(f"{source}: member {key} declares {sizes[key]} bytes, more than the architecture allows")
 
 

@@ -339,9 +339,29 @@ def test_old_runs_without_an_augment_setting_resume_undistorted():
     assert TrainConfig().augment == "auto"
 
 
-def test_resuming_a_run_that_stopped_early_reports_its_own_stop(tmp_path):
+def test_resuming_a_run_that_stopped_early_reports_what_it_saved(tmp_path):
+    """The reported validation accuracy is that of the parameters saved, whether or not the resumed epoch stops again."""
+    from bpnn_xp.workflow import evaluate_model, open_model
+
     first = invoke("train", "--hidden", "16", "--epochs", "60", "--lr", "0.05", "--early-stopping", "2", "--out", tmp_path)
     assert first.exit_code == 0 and checkpoint.load_model(tmp_path).metrics["stopped_early"]
     again = invoke("train", "--resume", tmp_path, "--epochs", "1", "--json")
     metrics = json.loads(again.stdout)
-    assert again.exit_code == 0 and "stopped_early" not in metrics and "kept epoch" not in again.stdout
+    assert again.exit_code == 0 and metrics["epochs"] == checkpoint.load_model(tmp_path).epoch
+    assert evaluate_model(open_model(tmp_path), "val")["accuracy"] == pytest.approx(metrics["val_accuracy"])
+
+
+def test_early_stopping_resumes_exactly(tmp_path):
+    """Interrupted one epoch before it would stop, a run resumes to the same stop, kept epoch and parameters."""
+    common = ("--hidden", "16", "--lr", "0.05", "--early-stopping", "2")
+    whole = invoke("train", *common, "--epochs", "60", "--out", tmp_path / "whole", "--json")
+    stopped = json.loads(whole.stdout)
+    assert whole.exit_code == 0 and stopped["stopped_early"]
+    first = invoke("train", *common, "--epochs", stopped["epochs"] - 1, "--out", tmp_path / "split")
+    rest = invoke("train", "--resume", tmp_path / "split", "--epochs", 60 - (stopped["epochs"] - 1), "--json")
+    assert first.exit_code == 0 and rest.exit_code == 0, rest.output
+    resumed = json.loads(rest.stdout)
+    assert (resumed["epochs"], resumed["kept_epoch"]) == (stopped["epochs"], stopped["kept_epoch"])
+    whole_params, split_params = (checkpoint.load_model(tmp_path / name).network.params for name in ("whole", "split"))
+    for a, b in zip(whole_params, split_params):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))

@@ -106,7 +106,11 @@ def evaluate(
 
 
 class EarlyStopping:
-    """Stops when the validation cost has not improved for ``patience`` epochs; keeps the best parameters."""
+    """Stops when the validation cost has not improved for ``patience`` epochs; keeps the best parameters.
+
+    Its state (``state_dict``) is saved with a checkpoint, so a resumed run stops exactly where an
+    uninterrupted one would.
+    """
 
     def __init__(self, patience: int) -> None:
         self.patience = patience
@@ -123,6 +127,25 @@ class EarlyStopping:
             return False
         self.waited += 1
         return self.waited >= self.patience
+
+    def state_dict(self) -> dict[str, Any]:
+        """Counters as plain numbers and the best parameters as a flat device array (None before any improvement)."""
+        return {"patience": self.patience, "best_cost": self.best_cost, "best_epoch": self.best_epoch, "waited": self.waited,
+                "best_params": self.best_params}  # fmt: skip
+
+    def load_state_dict(self, saved: dict[str, Any], network: Network) -> None:
+        """Continue a saved stopper; a bad field is one BpnnValueError."""
+        cost, epoch, waited = saved.get("best_cost"), saved.get("best_epoch"), saved.get("waited", 0)
+        numbers = isinstance(cost, (int, float)) and isinstance(waited, int) and not isinstance(cost, bool | None)
+        if not numbers or isinstance(waited, bool):
+            raise BpnnValueError("the saved early-stopping state is corrupt (best_cost and waited must be numbers)")
+        if epoch is not None and (isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0):
+            raise BpnnValueError(f"the saved early-stopping best epoch must be a whole number >= 0, got {epoch!r}")
+        params = saved.get("best_params")
+        if epoch is not None and (params is None or tuple(params.shape) != (network.n_params,)):
+            raise BpnnValueError(f"the saved early-stopping parameters must be {network.n_params} numbers")
+        self.best_cost, self.best_epoch, self.waited = float(cost), epoch, max(int(waited), 0)
+        self.best_params = None if params is None else backends.from_host(backends.to_numpy(params), like=network.weights[0])
 
 
 class Trainer:
@@ -155,6 +178,7 @@ class Trainer:
         self.epoch = 0
         self.history = History()
         self.last_minimize: Any = None  # scipy's summary after a full-batch fit
+        self.stopper: EarlyStopping | None = None  # kept between fit calls and in checkpoints, so a resumed run stops alike
 
     # ------------------------------------------------------------------ the loop
     def fit(
@@ -185,6 +209,7 @@ class Trainer:
             check_training_data(self.network, X, Y)
             epochs = _whole_number("epochs", epochs)
             stopper = self._early_stopping(early_stopping, validation)
+            self.stopper = stopper
             self.history.stopped_early, self.history.best_epoch = False, None  # a resumed run reports its own stop
             with backends.device_context(self.network.weights[0]):
                 self._sync_parameters()
@@ -238,13 +263,15 @@ class Trainer:
         self.comm.allreduce_sum(flat)
         network.load_flat(flat)
 
-    @staticmethod
-    def _early_stopping(patience: int | None, validation: Any) -> EarlyStopping | None:
+    def _early_stopping(self, patience: int | None, validation: Any) -> EarlyStopping | None:
+        """The stopper for this fit: the one carried from an earlier fit or checkpoint when the patience is the same."""
         if not patience:
             return None
         patience = _whole_number("early_stopping", patience)
         if validation is None:
             raise BpnnValueError("early stopping watches the validation cost; pass validation=(X_val, Y_val)")
+        if self.stopper is not None and self.stopper.patience == patience:
+            return self.stopper
         return EarlyStopping(patience)
 
     def _guarded_epoch(self, X: Any, Y: Any, on_batch: Any, log_every: int) -> EpochRecord:
@@ -381,6 +408,7 @@ class Trainer:
             "rng_state": self.rng.bit_generator.state,
             "history": self.history.to_dict(),
             "optimizer": self.optimizer.state_dict() if self.optimizer is not None else None,
+            "early_stopping": self.stopper.state_dict() if self.stopper is not None else None,
         }
 
     def load_state_dict(self, saved: dict[str, Any]) -> None:
@@ -397,6 +425,13 @@ class Trainer:
             self.optimizer.load_state_dict(saved["optimizer"], self.network.params)
         self.history = History.from_dict(saved.get("history") or {})
         self.epoch = epoch
+        stopping = saved.get("early_stopping")
+        if stopping:
+            patience = stopping.get("patience")
+            if isinstance(patience, bool) or not isinstance(patience, int) or patience < 1:
+                raise BpnnValueError(f"the saved early-stopping patience must be a whole number >= 1, got {patience!r}")
+            self.stopper = EarlyStopping(patience)
+            self.stopper.load_state_dict(stopping, self.network)
 
 
 def check_training_data(network: Network, X: Any, Y: Any) -> None:
