@@ -216,7 +216,7 @@ def train(
 
     comm = distributed.from_environment(gpu_reduce)  # several ranks only under mpiexec/srun
     with warnings_as_notes(), comm.guard(collective=(DivergenceError,)):
-        saved, config = _config_from_options(ctx, dict(ctx.params))
+        saved, config = _config_from_options(ctx, dict(ctx.params) | {"speaks": comm.rank == 0})
         metrics = _train_with_display(config, saved, quiet or comm.rank != 0, overwrite, comm)
     if comm.rank != 0:  # rank 0 reports for the whole job
         return
@@ -273,16 +273,16 @@ def _config_from_options(ctx: typer.Context, o: dict[str, Any]) -> tuple[Any, Tr
         dtype=o["dtype"], seed=o["seed"], val_fraction=o["val_fraction"], test_fraction=o["test_fraction"],
         early_stopping=o["early_stopping"], standardize=o["standardize"], out=o["out_dir"],
     ).validate()  # before any data is loaded
-    return None, replace(config, out=o["out_dir"] or _free_default_folder(config, o["overwrite"]))
+    return None, replace(config, out=o["out_dir"] or _free_default_folder(config, o["overwrite"], o.get("speaks", True)))
 
 
-def _free_default_folder(config: TrainConfig, overwrite: bool) -> str:
+def _free_default_folder(config: TrainConfig, overwrite: bool, speaks: bool = True) -> str:
     """runs/DATASET, or (it holds a run and --overwrite was not given) the next free runs/DATASET-N, said on stderr."""
     from .workflow import default_run_name, free_run_dir
 
     base = default_run_name(config)
     chosen = base if overwrite else str(free_run_dir(base))
-    if chosen != base:
+    if chosen != base and speaks:  # under mpiexec rank 0 alone says it
         console.print(f"note: {escape(base)} holds an earlier run; this run goes to {escape(chosen)} (--overwrite replaces it)",
                       highlight=False)  # fmt: skip
     return chosen
