@@ -12,7 +12,6 @@ The weights file is untrusted: its catalogue is checked before anything is loade
 from __future__ import annotations
 
 import io
-import math
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +21,7 @@ import scipy.io
 from . import backends, checkpoint
 from .checkpoint import SavedModel
 from .config import TrainConfig
-from .data.matfile import CLASS_NAMES, MAX_VALUES, NUMERIC_CLASSES, _dims, _numeric, _scipy
+from .data.matfile import dims, read_matrices
 from .data.prep import Preprocessing
 from .engine import Network
 from .errors import BpnnValueError, DataFileError
@@ -44,44 +43,22 @@ def read_course_weights(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     path = Path(path)
     if not path.is_file():
         raise DataFileError(f"course weights file {path} does not exist (the course's ex4weights.mat)")
-    if _scipy(path, scipy.io.matlab.matfile_version, path)[0] == 2:
-        raise DataFileError(f"{path} is a MATLAB v7.3 (HDF5) file, which is not supported; save it with save(..., '-v7')")
-    _check_weights_catalogue(path)
-    contents = _scipy(path, scipy.io.loadmat, path, variable_names=list(NAMES), appendmat=False)
-    theta1, theta2 = (_numeric(path, name, contents[name]) for name in NAMES)
+    theta1, theta2 = read_matrices(path, NAMES, "the course's ex4weights.mat")
     _check_theta_shapes(path, theta1, theta2)
     return theta1, theta2
-
-
-def _check_weights_catalogue(path: Path) -> None:
-    """Refuse a file without Theta1 and Theta2, or whose Thetas are not plain numeric matrices of sane size."""
-    catalogue = {name: (shape, kind) for name, shape, kind in _scipy(path, scipy.io.whosmat, path, appendmat=False)}
-    missing = [name for name in NAMES if name not in catalogue]
-    if missing:
-        raise DataFileError(
-            f"{path} must hold variables Theta1 and Theta2 (the course's ex4weights.mat); "
-            f"{' and '.join(missing)} missing, found {sorted(catalogue)}"
-        )
-    for name in NAMES:
-        shape, kind = catalogue[name]
-        if kind not in NUMERIC_CLASSES:
-            what = CLASS_NAMES.get(kind, f"MATLAB class {kind!r}").replace("{name}", name)
-            raise DataFileError(f"{path}: {name} holds {what}; it must be a plain numeric matrix (double)")
-        if math.prod(shape) > MAX_VALUES:
-            raise DataFileError(f"{path}: {name} claims {math.prod(shape)} values, over the {MAX_VALUES} limit; it is corrupt")
 
 
 def _check_theta_shapes(path: Path, theta1: np.ndarray, theta2: np.ndarray) -> None:
     """Theta1 is h x 401 (h >= 1) and Theta2 is 10 x (h + 1): the course's 400-h-10 network."""
     if theta1.ndim != 2 or theta1.shape[0] < 1 or theta1.shape[1] != PIXELS + 1:
         raise DataFileError(
-            f"{path}: Theta1 must be an h x {PIXELS + 1} matrix (hidden units x 20x20 pixels plus bias); got {_dims(theta1)}"
+            f"{path}: Theta1 must be an h x {PIXELS + 1} matrix (hidden units x 20x20 pixels plus bias); got {dims(theta1)}"
         )
     hidden = theta1.shape[0]
     if theta2.ndim != 2 or theta2.shape != (CLASSES, hidden + 1):
         raise DataFileError(
             f"{path}: Theta2 must be a {CLASSES} x {hidden + 1} matrix (10 classes x {hidden} hidden units plus bias, "
-            f"to match Theta1); got {_dims(theta2)}"
+            f"to match Theta1); got {dims(theta2)}"
         )
 
 

@@ -35,18 +35,14 @@ def load_course_mat(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     path = Path(path)
     if not path.is_file():
         raise DataFileError(f".mat file {path} does not exist")
-    if _scipy(path, scipy.io.matlab.matfile_version, path)[0] == 2:
-        raise DataFileError(f"{path} is a MATLAB v7.3 (HDF5) file, which is not supported; save it with save(..., '-v7')")
-    _check_catalogue(path)
-    contents = _scipy(path, scipy.io.loadmat, path, variable_names=["X", "y"], appendmat=False)
-    X, y = _numeric(path, "X", contents["X"]), _numeric(path, "y", contents["y"])
+    X, y = read_matrices(path, ("X", "y"), "the course format")
     if X.ndim != 2 or X.shape[1] != PIXELS:
-        raise DataFileError(f"{path}: X must be an m x {PIXELS} matrix (one 20x20 image per row); got {_dims(X)}")
+        raise DataFileError(f"{path}: X must be an m x {PIXELS} matrix (one 20x20 image per row); got {dims(X)}")
     if y.ndim > 2 or min(y.shape) > 1:
-        raise DataFileError(f"{path}: y must be a vector of labels (one column); got a {_dims(y)} matrix")
+        raise DataFileError(f"{path}: y must be a vector of labels (one column); got a {dims(y)} matrix")
     y = y.reshape(-1)
     if X.shape[0] == 0 or X.shape[0] != y.shape[0]:
-        raise DataFileError(f"{path}: X must hold one image per label, at least one; got X {_dims(X)} and {y.size} labels")
+        raise DataFileError(f"{path}: X must hold one image per label, at least one; got X {dims(X)} and {y.size} labels")
     if y.min() < 1 or y.max() > 10 or np.any(y != np.round(y)):
         raise DataFileError(f"{path}: y must hold labels 1..10 (10 means digit 0); found {y.min()}..{y.max()}")
     labels = y.astype(np.int64) % 10  # the course's label 10 is the digit 0
@@ -62,12 +58,28 @@ def _scipy(path: Path, function: Callable[..., Any], *args: Any, **kwargs: Any) 
         raise DataFileError(f"{path} is not a readable MATLAB .mat file ({type(exc).__name__}: {exc})") from None
 
 
-def _check_catalogue(path: Path) -> None:
-    """Refuse a file without X and y, or whose X or y is not a plain numeric matrix of sane size, before loading it."""
+def read_matrices(path: Path, names: tuple[str, ...], described: str) -> list[np.ndarray]:
+    """The named variables of an existing .mat file as finite float64 arrays; its catalogue is checked before loading.
+
+    ``described`` says which file this should be, for the message when a variable is missing.
+    """
+    if _scipy(path, scipy.io.matlab.matfile_version, path)[0] == 2:
+        raise DataFileError(f"{path} is a MATLAB v7.3 (HDF5) file, which is not supported; save it with save(..., '-v7')")
+    _check_catalogue(path, names, described)
+    contents = _scipy(path, scipy.io.loadmat, path, variable_names=list(names), appendmat=False)
+    return [_numeric(path, name, contents[name]) for name in names]
+
+
+def _check_catalogue(path: Path, names: tuple[str, ...], described: str) -> None:
+    """Refuse a file without the named variables, or where one is not a plain numeric matrix of sane size, before loading it."""
     catalogue = {name: (shape, kind) for name, shape, kind in _scipy(path, scipy.io.whosmat, path, appendmat=False)}
-    if "X" not in catalogue or "y" not in catalogue:
-        raise DataFileError(f"{path} must hold variables X and y (the course format); found {sorted(catalogue)}")
-    for name in ("X", "y"):
+    missing = [name for name in names if name not in catalogue]
+    if missing:
+        raise DataFileError(
+            f"{path} must hold variables {' and '.join(names)} ({described}); "
+            f"{' and '.join(missing)} missing, found {sorted(catalogue)}"
+        )
+    for name in names:
         shape, kind = catalogue[name]
         if kind not in NUMERIC_CLASSES:
             what = CLASS_NAMES.get(kind, f"MATLAB class {kind!r}").replace("{name}", name)
@@ -88,6 +100,6 @@ def _numeric(path: Path, name: str, value: object) -> np.ndarray:
     return array
 
 
-def _dims(array: np.ndarray) -> str:
+def dims(array: np.ndarray) -> str:
     """MATLAB-style size, e.g. '5 x 400'."""
     return " x ".join(map(str, array.shape))
