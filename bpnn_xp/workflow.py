@@ -364,30 +364,28 @@ def _repair_metrics_csv(saved: SavedModel) -> None:
         write_text(path, text)
 
 
-def predict_proba(network: Network, X: np.ndarray, batch_size: int = 8192) -> np.ndarray:
-    """Scores per class (probabilities for softmax outputs) of each row of host features, computed on the network's device."""
+def predict_scores(network: Network, X: np.ndarray, batch_size: int = 8192) -> tuple[np.ndarray, np.ndarray]:
+    """(class, scores per class) of each row of host features from one forward pass on the network's device.
+
+    Scores are probabilities for softmax outputs; the class is read from the logits exactly as training counts
+    accuracy (a single output decides by its sign).
+    """
     if X.ndim != 2 or X.shape[1] != network.sizes[0]:
         raise BpnnValueError(f"the model takes {network.sizes[0]} features per sample, got data of shape {X.shape}")
     like, cost = network.weights[0], network.cost_function
-    blocks = []
+    classes, scores = [], []
     with backends.device_context(like):
         for start in range(0, X.shape[0], batch_size):
             z = network.logits(backends.from_host(X[start : start + batch_size], like, dtype=like.dtype))
-            blocks.append(backends.to_numpy(cost.class_probabilities(z)))
-    return np.concatenate(blocks).astype(np.float64)
+            classes.append(backends.to_numpy(cost.classes(z)).astype(np.int64))
+            scores.append(backends.to_numpy(cost.class_probabilities(z)))
+    return np.concatenate(classes), np.concatenate(scores).astype(np.float64)
 
 
 def predict_classes(network: Network, X: np.ndarray, batch_size: int = 8192) -> tuple[np.ndarray, np.ndarray]:
     """(class, probability of that class) per row of host features, computed on the network's device."""
-    scores = predict_proba(network, X, batch_size)
-    if network.sizes[-1] == 1:  # a single output decides by its sign, exactly as training counts accuracy
-        like = network.weights[0]
-        with backends.device_context(like):
-            z = network.logits(backends.from_host(X, like, dtype=like.dtype))
-            predicted = backends.to_numpy(network.cost_function.classes(z)).astype(np.int64)
-    else:
-        predicted = np.argmax(scores, axis=1)
-    return predicted, scores[np.arange(len(predicted)), predicted]
+    classes, scores = predict_scores(network, X, batch_size)
+    return classes, scores[np.arange(len(classes)), classes]
 
 
 def load_split(saved: SavedModel, split: str, data_dir: str | None = None) -> tuple[PreparedData, Split]:
@@ -442,8 +440,7 @@ def predict_files(saved: SavedModel, paths: list[Path], top_k: int = 1, normaliz
     if show is not None and (Path(show).is_dir() or Path(show).exists()):
         raise BpnnValueError(f"--show {show} already exists; give a new file name for the sheet, such as seen.png")
     X, names = load_inputs(paths, saved.network.sizes[0], saved.image_shape, saved.pixel_scale, normalize)
-    scores = predict_proba(saved.network, saved.preprocessing.apply(X))
-    classes, _ = predict_classes(saved.network, saved.preprocessing.apply(X))
+    classes, scores = predict_scores(saved.network, saved.preprocessing.apply(X))
     order, probs = best_k(scores, top_k)
     rows = []
     for i, name in enumerate(names):
