@@ -178,4 +178,51 @@ def test_matmul_and_row_sums_into_views_equal_the_operators(cls):
     views = cls(np).views(np.empty(17 * 9 + 9, np.float32), [(17, 9), (9,)])
     w, b = cls(np).matmul_into(views[0], a.T, d), cls(np).sum_rows_into(views[1], d)
     assert w is views[0] and b is views[1]
-    assert np.array_equal(views.flat, np.concatenate([(a.T @ d).ravel(), np.sum(d, axis=0)]))
+    assert np.array_equal(w, a.T @ d)
+    np.testing.assert_allclose(b, np.sum(d, axis=0), rtol=0, atol=1e-6 * float(np.max(np.sum(np.abs(d), axis=0))))
+
+
+@pytest.mark.parametrize("cls", FAST)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("rows", [1, 17, 5000, 60000])
+def test_row_sums_are_as_accurate_as_numpy_sum(cls, dtype, rows):
+    """The GEMV column sums stay within a few ulps of each column's absolute sum, like np.sum(axis=0)."""
+    d = (np.random.default_rng(rows).normal(size=(rows, 25)) * 1e-3).astype(dtype)
+    exact, scale = np.sum(d.astype(np.float64), axis=0), np.sum(np.abs(d.astype(np.float64)), axis=0)
+    eps = float(np.finfo(dtype).eps)
+    fast = cls(np).sum_rows_into(None, d)
+    assert fast.dtype == dtype and fast.shape == (25,)
+    assert np.max(np.abs(fast - exact) / scale) <= 4 * eps
+    assert np.max(np.abs(np.sum(d, axis=0) - exact) / scale) <= 4 * eps  # the reference meets the same bound
+
+
+@pytest.mark.parametrize("cls", FAST)
+def test_row_sums_keep_nan_and_inf_and_empty_batches(cls):
+    d = np.array([[1.0, np.inf, np.nan], [2.0, 1.0, 0.0]], np.float32)
+    fast, ref = cls(np).sum_rows_into(None, d), np.sum(d, axis=0)
+    np.testing.assert_array_equal(fast, ref)
+    empty = np.zeros((0, 3), np.float32)
+    np.testing.assert_array_equal(cls(np).sum_rows_into(None, empty), np.zeros(3, np.float32))
+
+
+@pytest.mark.parametrize("cls", FAST)
+@pytest.mark.parametrize("name", EXACT_ACTIVATIONS + TRANSCENDENTAL_ACTIVATIONS)
+def test_bias_activation_into_a_workspace_buffer_equals_the_reference(cls, name):
+    z, b = _layer(np.float32)
+    z_fast, z_ref, out = z.copy(), z.copy(), np.full_like(z, np.nan)
+    act = get_activation(name)
+    a_fast = cls(np).bias_activation(z_fast, b, act, out)
+    a_ref = Kernels(np).bias_activation(z_ref, b, act)
+    assert np.array_equal(z_fast, z_ref) and np.array_equal(a_fast, a_ref)
+    if name != "identity":  # identity returns z itself
+        assert a_fast is out
+
+
+@pytest.mark.parametrize("cls", FAST)
+def test_take_rows_into_a_buffer_equals_take(cls):
+    X = np.arange(30, dtype=np.float32).reshape(10, 3)
+    rows = np.array([9, 0, 4, 4])
+    out = np.empty((4, 3), np.float32)
+    assert cls(np).take_rows(X, rows, out) is out
+    np.testing.assert_array_equal(out, X[rows])
+    np.testing.assert_array_equal(cls(np).take_rows(X, rows, np.empty((3, 3), np.float32)), X[rows])  # wrong shape: new array

@@ -73,7 +73,8 @@ def test_constructing_from_separate_arrays_packs_copies():
 @pytest.mark.parametrize("cost", ["softmax_cross_entropy", "sigmoid_cross_entropy", "mse"])
 @pytest.mark.parametrize("l2,l1", PENALTIES)
 def test_flat_backprop_equals_the_per_array_reference(dtype, activation, cost, l2, l1):
-    """Bit for bit except through the fused softmax cross-entropy (libm exp: RTOL)."""
+    """Bit for bit except through the fused softmax cross-entropy (libm exp: RTOL) and the bias
+    gradients (NumPy's are one GEMV, summed in another order: RTOL of the largest entry)."""
     net, reference = _pair(activation, cost, dtype)
     X, Y = random_problem(resolve_device("cpu"), [6, 8, 5, 3], dtype=dtype, m=17)
     cost_fast, grads, logits = net.forward_backward(X, Y, l2, l1, 40)
@@ -82,7 +83,7 @@ def test_flat_backprop_equals_the_per_array_reference(dtype, activation, cost, l
     assert all(np.shares_memory(g, grads.flat) for g in grads) and grads.flat.dtype == dtype
     assert np.array_equal(logits, logits_ref)
     if cost != "softmax_cross_entropy":
-        assert cost_fast == cost_ref and all(np.array_equal(g, r) for g, r in zip(grads, grads_ref))
+        assert cost_fast == cost_ref and all(np.array_equal(g, r) for g, r in zip(grads[0::2], grads_ref[0::2]))
     rtol = RTOL[dtype]
     np.testing.assert_allclose(cost_fast, cost_ref, rtol=rtol)
     for g, r in zip(grads, grads_ref):

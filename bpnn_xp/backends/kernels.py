@@ -39,14 +39,55 @@ class FlatViews(list):
         return self._flat
 
 
+class Workspace:
+    """Output buffers that a loop reuses from one step to the next, so its hot path allocates nothing.
+
+    Every training step needs the same temporaries (layer outputs, deltas, the gradient buffer, the
+    gathered batch). Fresh multi-megabyte NumPy arrays cost page faults every step, because glibc hands
+    freed large blocks back to the OS: about 10% of a 784-1024-1024-10 step at batch 1024. Buffers are
+    keyed by (role, shape, dtype) and live as long as the workspace, so only a caller that is done
+    with one step's results before the next asks for the same role (the Trainer, the full-batch
+    objective) may pass one. Where the kernels cannot write into given arrays (the generic array-API
+    path), ``get`` returns None and every kernel allocates as before.
+    """
+
+    def __init__(self, xp: Any, enabled: bool) -> None:
+        self.xp, self.enabled = xp, enabled
+        self._buffers: dict[tuple[Any, tuple[int, ...], Any], Any] = {}
+
+    def get(self, role: Any, shape: Sequence[int], dtype: Any) -> Any:
+        """The buffer for ``role`` of this shape and dtype (contents undefined), or None if disabled."""
+        if not self.enabled:
+            return None
+        key = (role, tuple(int(n) for n in shape), dtype)
+        buffer = self._buffers.get(key)
+        if buffer is None:
+            buffer = self._buffers[key] = self.xp.empty(key[1], dtype=dtype)
+        return buffer
+
+
+def buffer_for(workspace: Workspace | None, role: Any, shape: Sequence[int], dtype: Any) -> Any:
+    """``workspace.get(...)``, or None without a workspace: what the ``out`` arguments take."""
+    return None if workspace is None else workspace.get(role, shape, dtype)
+
+
 class Kernels:
-    """Generic reference kernels; every argument array is updated in place where the name says so."""
+    """Generic reference kernels; every argument array is updated in place where the name says so.
+
+    ``out`` arguments are optional buffers (from a ``Workspace``) that a fast path may write its
+    result into; the reference ignores them where the array API cannot write into a given array.
+    """
 
     name = "generic"
     supports_views = False  # reshape of a slice may copy in the array API: keep separate arrays
+    supports_out = False  # results go to new arrays: a Workspace hands out no buffers
 
     def __init__(self, xp: Any) -> None:
         self.xp = xp
+
+    def workspace(self) -> Workspace:
+        """A new workspace for a loop over these kernels (empty; buffers only where ``supports_out``)."""
+        return Workspace(self.xp, self.supports_out)
 
     # ------------------------------------------------------------------ flat buffers
     def pack(self, arrays: Sequence[Any]) -> FlatViews:
@@ -70,6 +111,10 @@ class Kernels:
         out[...] = a @ b
         return out
 
+    def take_rows(self, X: Any, rows: Any, out: Any = None) -> Any:
+        """X[rows] for an integer index vector ``rows`` (the batch gather); into ``out`` where supported."""
+        return self.xp.take(X, rows, axis=0)
+
     def sum_rows_into(self, out: Any, a: Any) -> Any:
         """The column sums of a 2-D ``a`` (the bias gradient), into ``out`` when given."""
         if out is None:
@@ -78,7 +123,7 @@ class Kernels:
         return out
 
     # ------------------------------------------------------------------ layers and costs
-    def bias_activation(self, z: Any, b: Any, activation: Any) -> Any:
+    def bias_activation(self, z: Any, b: Any, activation: Any, out: Any = None) -> Any:
         """z += b in place, then a = g(z) (``activation`` is an engine Activation); returns a."""
         z += b
         return activation.fn(z, self.xp)
@@ -87,8 +132,8 @@ class Kernels:
         """delta * g'(z) given a = g(z); may overwrite ``delta``."""
         return activation.backward(z, a, delta, self.xp)
 
-    def cost_and_delta(self, cost: Any, z: Any, y: Any) -> tuple[Any, Any]:
-        """(mean cost, per-sample output delta) of an engine Cost at logits z."""
+    def cost_and_delta(self, cost: Any, z: Any, y: Any, out: Any = None) -> tuple[Any, Any]:
+        """(mean cost, per-sample output delta) of an engine Cost at logits z (delta into ``out`` if supported)."""
         return cost.fn_and_delta(z, y, self.xp)
 
     # ------------------------------------------------------------------ optimizer updates

@@ -196,12 +196,12 @@ class NumbaKernels(NumpyKernels):
         t = p.dtype.type
         self._run(_adam, p.size, p, g, m, v, t(beta1), t(1.0 - beta1), t(beta2), t(1.0 - beta2), t(lr_t), t(eps_t))
 
-    def bias_activation(self, z: np.ndarray, b: np.ndarray, activation: Any) -> np.ndarray:
-        """z += b and a = g(z) in one pass for ReLU and leaky ReLU (others: the reference)."""
+    def bias_activation(self, z: np.ndarray, b: np.ndarray, activation: Any, out: np.ndarray | None = None) -> np.ndarray:
+        """z += b and a = g(z) in one pass for ReLU and leaky ReLU, into ``out`` if given (others: NumPy's path)."""
         kind = FORWARD_KINDS.get(getattr(activation, "name", None))
         if kind is None or z.ndim != 2 or not _fusable(z, b):
-            return super().bias_activation(z, b, activation)
-        a = np.empty_like(z)
+            return super().bias_activation(z, b, activation, out)
+        a = out if out is not None and _fusable(z, out) and out.shape == z.shape else np.empty_like(z)
         self._run(_bias_act, z.size, z, b, a, kind, *self._slopes(activation, z.dtype))
         return a
 
@@ -213,11 +213,12 @@ class NumbaKernels(NumpyKernels):
         self._run(_act_backward, delta.size, z, a, delta, kind, *self._slopes(activation, z.dtype))
         return delta
 
-    def cost_and_delta(self, cost: Any, z: np.ndarray, y: np.ndarray) -> tuple[Any, np.ndarray]:
-        """Softmax cross-entropy cost and delta in one serial pass over the (small) output rows."""
+    def cost_and_delta(self, cost: Any, z: np.ndarray, y: np.ndarray, out: np.ndarray | None = None) -> tuple[Any, np.ndarray]:
+        """Softmax cross-entropy cost and delta (into ``out`` if given) in one serial pass over the output rows."""
         if getattr(cost, "name", None) != "softmax_cross_entropy" or z.ndim != 2 or not _fusable(z, y):
-            return super().cost_and_delta(cost, z, y)
-        delta, losses = np.empty_like(z), np.empty(z.shape[0], z.dtype)
+            return super().cost_and_delta(cost, z, y, out)
+        delta = out if out is not None and _fusable(z, out) and out.shape == z.shape else np.empty_like(z)
+        losses = np.empty(z.shape[0], z.dtype)
         _softmax_xent(z, y, delta, losses)
         return np.sum(losses) / z.shape[0], delta
 

@@ -28,7 +28,7 @@ from array_api_compat import array_namespace
 from array_api_compat import device as device_of
 
 from .. import backends
-from ..backends.kernels import FlatViews
+from ..backends.kernels import FlatViews, Workspace, buffer_for
 from ..errors import BpnnValueError
 from .activations import Activation, get_activation
 from .costs import Cost, get_cost
@@ -195,17 +195,21 @@ class Network:
         return Network(moved[0::2], moved[1::2], self.activations, self.cost_function, self.fast)
 
     # ------------------------------------------------------------------ forward
-    def _forward(self, X: Any, record: bool) -> tuple[Any, list[Any], list[Any]]:
-        """The one forward loop: (logits z_L, hidden z's, [X, hidden a's]); lists filled if ``record``."""
+    def _forward(self, X: Any, record: bool, workspace: Workspace | None = None) -> tuple[Any, list[Any], list[Any]]:
+        """The one forward loop: (logits z_L, hidden z's, [X, hidden a's]); lists filled if ``record``.
+
+        With a ``workspace`` the z's and a's are written into its buffers (see ``forward_backward``).
+        """
         zs: list[Any] = []
         activations: list[Any] = [X]
-        a, last = X, len(self._weights) - 1
+        a, last, kernels = X, len(self._weights) - 1, self.kernels
         for i, (w, b) in enumerate(zip(self._weights, self._biases)):
-            z = a @ w
+            shape, dtype = (X.shape[0], w.shape[1]), self.xp.result_type(a.dtype, w.dtype)
+            z = kernels.matmul_into(buffer_for(workspace, ("z", i), shape, dtype), a, w)
             if i == last:
                 z += b
                 return z, zs, activations
-            a = self.kernels.bias_activation(z, b, self.activations[i])  # z += b; a = g(z)
+            a = kernels.bias_activation(z, b, self.activations[i], buffer_for(workspace, ("a", i), shape, dtype))
             if record:
                 zs.append(z)
                 activations.append(a)
@@ -245,41 +249,53 @@ class Network:
                 total += xp.sum(xp.abs(w)) * (l1 / n)
         return total
 
-    def backprop(self, X: Any, Y: Any, l2: float = 0.0, l1: float = 0.0, n: int | None = None) -> tuple[Any, list[Any]]:
+    def backprop(
+        self, X: Any, Y: Any, l2: float = 0.0, l1: float = 0.0, n: int | None = None, workspace: Workspace | None = None
+    ) -> tuple[Any, list[Any]]:
         """(cost, gradients) for the batch (X, Y), gradients in ``params`` order.
 
         ``n`` is the size of the whole training set the penalties are normalized by (the course's m);
-        it defaults to the batch size, which is right for full-batch training.
+        it defaults to the batch size, which is right for full-batch training. ``workspace``: see
+        ``forward_backward``.
         """
-        cost, grads, _ = self.forward_backward(X, Y, l2, l1, n)
+        cost, grads, _ = self.forward_backward(X, Y, l2, l1, n, workspace)
         return cost, grads
 
     @on_network_device
     def forward_backward(
-        self, X: Any, Y: Any, l2: float = 0.0, l1: float = 0.0, n: int | None = None
+        self, X: Any, Y: Any, l2: float = 0.0, l1: float = 0.0, n: int | None = None, workspace: Workspace | None = None
     ) -> tuple[Any, list[Any], Any]:
-        """``backprop`` that also returns the output logits z_L (for accuracy without a second pass)."""
+        """``backprop`` that also returns the output logits z_L (for accuracy without a second pass).
+
+        With a ``workspace`` (``network.kernels.workspace()``) every temporary, the logits and the
+        gradient buffer are that workspace's buffers, reused by the next call with it: a loop must be
+        done with one call's results before it makes the next (the Trainer is). Same numbers either way.
+        """
         kernels, m = self.kernels, X.shape[0]
-        logits, zs, activations = self._forward(X, record=True)
-        cost, delta = kernels.cost_and_delta(self.cost_function, logits, Y)
+        logits, zs, activations = self._forward(X, True, workspace)
+        delta_out = buffer_for(workspace, "delta", logits.shape, logits.dtype)
+        cost, delta = kernels.cost_and_delta(self.cost_function, logits, Y, delta_out)
         delta *= 1.0 / m  # scale the (small) output delta once instead of every gradient
-        grads = self._new_gradients()
+        grads = self._new_gradients(workspace)
         for i in range(len(self._weights) - 1, -1, -1):
             grads[2 * i] = kernels.matmul_into(grads[2 * i], activations[i].T, delta)
             grads[2 * i + 1] = kernels.sum_rows_into(grads[2 * i + 1], delta)
             if i > 0:  # no delta is needed for the input layer
-                delta = delta @ self._weights[i].T
+                w = self._weights[i]
+                delta = kernels.matmul_into(buffer_for(workspace, ("delta", i), (m, w.shape[0]), delta.dtype), delta, w.T)
                 delta = kernels.activation_backward(self.activations[i - 1], zs[i - 1], activations[i], delta)
         if l2 or l1:
             cost = cost + self.penalty(l2, l1, n or m)
             self._add_penalty_gradients(grads, l2, l1, n or m)
         return cost, grads, logits
 
-    def _new_gradients(self) -> list[Any]:
-        """Where packed, views into one new flat gradient buffer (``.flat``); else empty slots."""
+    def _new_gradients(self, workspace: Workspace | None = None) -> list[Any]:
+        """Where packed, views into one flat gradient buffer (``.flat``; the workspace's if given); else empty slots."""
         if self._flat is None:
             return [None] * (2 * len(self._weights))
-        flat = self.xp.empty(self._flat.shape, dtype=self.dtype, device=self.device)  # every entry is written
+        flat = buffer_for(workspace, "gradients", self._flat.shape, self.dtype)
+        if flat is None:
+            flat = self.xp.empty(self._flat.shape, dtype=self.dtype, device=self.device)  # every entry is written
         return self.kernels.views(flat, [tuple(p.shape) for p in self.params])
 
     def _add_penalty_gradients(self, grads: list[Any], l2: float, l1: float, n: int) -> None:

@@ -26,6 +26,7 @@ from array_api_compat import device as device_of
 
 from .. import backends
 from ..backends.distributed import SingleProcess
+from ..backends.kernels import Workspace, buffer_for
 from ..errors import BpnnTypeError, BpnnValueError, DeviceError, DivergenceError
 from .full_batch import minimize, shard_bounds
 from .network import Network
@@ -179,6 +180,7 @@ class Trainer:
         self.history = History()
         self.last_minimize: Any = None  # scipy's summary after a full-batch fit
         self.stopper: EarlyStopping | None = None  # kept between fit calls and in checkpoints, so a resumed run stops alike
+        self._workspace: Workspace | None = None  # reused step buffers while fit runs (see Network.forward_backward)
 
     # ------------------------------------------------------------------ the loop
     def fit(
@@ -221,14 +223,23 @@ class Trainer:
                         )
                     return self._fit_full_batch(X, Y, epochs, validation, on_epoch)
                 self._warn_large_batch(X.shape[0])
-                for _ in range(epochs):
-                    record = self._guarded_epoch(self._inputs_for_epoch(epoch_inputs, X), Y, on_batch, log_every)
-                    self._finish_epoch(record, X.shape[0], validation, on_epoch)
-                    if stopper is not None and stopper.should_stop(record, self.network):
-                        self.network.load_flat(stopper.best_params)
-                        self.history.stopped_early, self.history.best_epoch = True, stopper.best_epoch
-                        break
+                self._workspace = self.network.kernels.workspace()  # the steps' temporaries, reused
+                try:
+                    self._minibatch_epochs(X, Y, epochs, validation, stopper, on_epoch, on_batch, log_every, epoch_inputs)
+                finally:
+                    self._workspace = None  # its buffers are freed with the fit
         return self.history
+
+    def _minibatch_epochs(self, X: Any, Y: Any, epochs: int, validation: Any, stopper: EarlyStopping | None,
+                          on_epoch: Any, on_batch: Any, log_every: int, epoch_inputs: Any) -> None:  # fmt: skip
+        """Up to ``epochs`` minibatch epochs, each reported and checked for an early stop."""
+        for _ in range(epochs):
+            record = self._guarded_epoch(self._inputs_for_epoch(epoch_inputs, X), Y, on_batch, log_every)
+            self._finish_epoch(record, X.shape[0], validation, on_epoch)
+            if stopper is not None and stopper.should_stop(record, self.network):
+                self.network.load_flat(stopper.best_params)
+                self.history.stopped_early, self.history.best_epoch = True, stopper.best_epoch
+                break
 
     def _warn_large_batch(self, n: int) -> None:
         if self.batch_size != FULL_BATCH and self.batch_size > n:
@@ -316,7 +327,8 @@ class Trainer:
             if size > 1:
                 rows = rows[rank::size]  # this rank's share of the global batch
             m = rows.shape[0]
-            xb, yb = xp.take(X, rows, axis=0), xp.take(Y, rows, axis=0)
+            xb = network.kernels.take_rows(X, rows, buffer_for(self._workspace, "X", (m, *X.shape[1:]), X.dtype))
+            yb = network.kernels.take_rows(Y, rows, buffer_for(self._workspace, "Y", (m, *Y.shape[1:]), Y.dtype))
             cost, logits = self._step(xb, yb, n, global_rows)
             if m:
                 mine += m
@@ -336,7 +348,7 @@ class Trainer:
         """One optimizer step on a batch (this rank's share of it); returns (cost, logits) of the rows here."""
         network = self.network
         if self.comm.size == 1:
-            cost, grads, logits = network.forward_backward(xb, yb, self.l2, self.l1, n)
+            cost, grads, logits = network.forward_backward(xb, yb, self.l2, self.l1, n, self._workspace)
         else:
             cost, grads, logits = self._reduced_gradients(xb, yb, n, global_rows)
         self.optimizer.step(network.params, grads)
@@ -349,7 +361,7 @@ class Trainer:
         if m == 0:  # fewer rows in this batch than ranks: this rank adds nothing
             flat = xp.zeros((network.n_params,), dtype=network.dtype, device=network.device)
         else:
-            cost, grads, logits = network.forward_backward(xb, yb, self.l2, self.l1, n)
+            cost, grads, logits = network.forward_backward(xb, yb, self.l2, self.l1, n, self._workspace)
             flat = getattr(grads, "flat", None)
             if flat is None:
                 flat = network.flatten(grads)
