@@ -75,3 +75,19 @@ def test_sigmoid_cross_entropy_delta_keeps_the_where_formula_bits(dtype):
         expected = np.where(z >= 0.0, r, e * r) - y
     np.testing.assert_array_equal(delta, expected)
     assert delta.dtype == dtype
+
+
+def test_full_batch_objective_hands_scipy_gradients_that_later_evaluations_leave_alone():
+    from bpnn_xp.engine.full_batch import _Objective
+
+    X, Y = _problem(30)
+    net = Network.create([12, 6, 4], "sigmoid", "sigmoid_cross_entropy", seed=2)
+    objective = _Objective(net, X, Y, l2=0.5, l1=0.0)
+    theta = net.flatten().astype(np.float64)
+    cost, first = objective(theta)
+    kept = first.copy()
+    objective(theta * 0.5)
+    assert np.array_equal(first, kept) and first.dtype == np.float64
+    net.load_flat(theta.astype(np.float32))
+    ref_cost, ref_grads = net.backprop(X, Y, l2=0.5)
+    assert cost == float(ref_cost) and np.array_equal(first, net.flatten(ref_grads).astype(np.float64))

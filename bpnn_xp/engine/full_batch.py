@@ -52,6 +52,7 @@ class _Objective:
         self.X, self.Y = (X, Y) if self.comm.size == 1 else (X[start:stop, ...], Y[start:stop, ...])
         self.evaluations = 0
         self.last_cost = float("nan")
+        self.workspace = network.kernels.workspace()  # each evaluation's temporaries, reused by the next
 
     def load(self, theta: Any) -> None:
         """Put a host parameter vector into the network, on its device and dtype."""
@@ -61,13 +62,14 @@ class _Objective:
     def __call__(self, theta: Any) -> tuple[float, Any]:
         self.load(theta)
         if self.comm.size == 1:
-            cost, grads = self.network.backprop(self.X, self.Y, l2=self.l2, l1=self.l1)
-            gradient = backends.to_numpy(self.network.flatten(grads))
+            cost, grads = self.network.backprop(self.X, self.Y, l2=self.l2, l1=self.l1, workspace=self.workspace)
+            packed = getattr(grads, "flat", None)  # the workspace's gradient buffer: astype below copies it
+            gradient = backends.to_numpy(packed if packed is not None else self.network.flatten(grads))
         else:
             cost, gradient = self._reduced()
         self.evaluations += 1
         self.last_cost = float(cost)
-        return self.last_cost, gradient.astype("float64")
+        return self.last_cost, gradient.astype("float64")  # always a new array (scipy keeps it)
 
     def _reduced(self) -> tuple[float, Any]:
         """(cost, host gradient) over all ranks: this rank's share weighted by its rows, one allreduce."""
@@ -76,7 +78,7 @@ class _Objective:
             if m == 0:  # more ranks than rows: this rank adds nothing
                 buffer = xp.zeros((network.n_params + 1,), dtype=network.dtype, device=network.device)
             else:
-                cost, grads = network.backprop(self.X, self.Y, l2=self.l2, l1=self.l1, n=self.n)
+                cost, grads = network.backprop(self.X, self.Y, l2=self.l2, l1=self.l1, n=self.n, workspace=self.workspace)
                 cost = xp.asarray(cost, dtype=network.dtype, device=network.device)
                 buffer = xp.concat([network.flatten(grads), xp.reshape(cost, (1,))])
                 buffer *= m / self.n  # the penalty's share too: the weights sum to 1 over the ranks
