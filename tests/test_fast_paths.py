@@ -32,7 +32,10 @@ def test_numpy_gets_the_fast_kernels_and_others_the_reference():
     import array_api_compat.numpy as np_xp
     import array_api_strict
 
-    assert type(kernels_for(np_xp)) is NumbaKernels
+    from bpnn_xp.backends import mkl_blas
+
+    expected = "MklKernels" if mkl_blas.selected() else "NumbaKernels"  # MKL where the [mkl] extra is installed
+    assert type(kernels_for(np_xp)).__name__ == expected and isinstance(kernels_for(np_xp), NumbaKernels)
     assert type(kernels_for(np_xp, fast=False)) is Kernels
     assert type(kernels_for(array_api_strict)) is Kernels
     assert kernels_for(np_xp).supports_views and not kernels_for(array_api_strict).supports_views

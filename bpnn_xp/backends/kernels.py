@@ -174,15 +174,21 @@ class Kernels:
 
 @functools.cache
 def _numpy_fast_class() -> type[Kernels]:
-    """NumbaKernels where numba imports (and can cache), else the NumPy ``out=`` kernels."""
+    """MklKernels where numba and oneMKL load (``pip install "bpnn_xp[mkl]"``), else NumbaKernels where
+    numba imports (and can cache), else the NumPy ``out=`` kernels."""
     try:
         from .numba_kernels import NumbaKernels
-
-        return NumbaKernels
     except Exception:  # no numba, a numba/NumPy mismatch or no writable cache: the out= path is exact
         from .numpy_kernels import NumpyKernels
 
         return NumpyKernels
+    from . import mkl_blas
+
+    if not mkl_blas.selected():  # not installed, not loadable or turned off: NumPy's own BLAS
+        return NumbaKernels
+    from .mkl_kernels import MklKernels
+
+    return MklKernels
 
 
 def kernels_for(xp: Any, fast: bool = True) -> Kernels:
