@@ -22,7 +22,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS_DIR = ROOT / "benchmarks" / "results"
-LIBRARIES = ("bpnn_xp", "numpy", "scipy", "torch", "scikit-learn", "threadpoolctl", "mlxtend", "array-api-compat")
+LIBRARIES = ("bpnn_xp", "numpy", "scipy", "numba", "mkl", "torch", "scikit-learn", "threadpoolctl", "mlxtend", "array-api-compat")
 
 
 @dataclass

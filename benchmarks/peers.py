@@ -59,7 +59,8 @@ def run_bpnn(config: Config, X: np.ndarray, Y: np.ndarray, device: str = "cpu") 
     trainer.fit(Xd, Yd, epochs=config.epochs)
     synchronize(backend)
     seconds = time.perf_counter() - start
-    return measurement(config.epochs * X.shape[0], seconds, f"Trainer.fit(X, Y, epochs={config.epochs}) on device arrays")
+    timed = f"Trainer.fit(X, Y, epochs={config.epochs}) on device arrays, {net.kernels.name} kernels"
+    return measurement(config.epochs * X.shape[0], seconds, timed, kernels=net.kernels.name)
 
 
 def run_bpnn_course(config: Config, X: np.ndarray, Y: np.ndarray, device: str = "cpu") -> dict[str, Any]:
@@ -75,7 +76,8 @@ def run_bpnn_course(config: Config, X: np.ndarray, Y: np.ndarray, device: str = 
         float(cost)  # read the cost, as scipy.optimize would
     synchronize(backend)
     seconds = time.perf_counter() - start
-    return measurement(config.evals, seconds, f"{config.evals} x net.backprop(X, Y, l2={config.l2:g}) + float(cost)")
+    timed = f"{config.evals} x net.backprop(X, Y, l2={config.l2:g}) + float(cost), {net.kernels.name} kernels"
+    return measurement(config.evals, seconds, timed, kernels=net.kernels.name)
 
 
 # ---------------------------------------------------------------- plain vectorized NumPy

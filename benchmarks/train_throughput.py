@@ -40,11 +40,12 @@ from benchmarks.common import (
 )
 from benchmarks.runner import Run, run_process, startup_command, worker_command
 
-TRAIN_SYSTEMS = ["bpnn_xp", "torch eager", "torch fused", "torch compile", "scikit-learn", "numpy", "per-sample loop"]
+OPENBLAS = "bpnn_xp (OpenBLAS)"  # BPNN_XP_BLAS=openblas: the default install's BLAS where the [mkl] extra is installed
+TRAIN_SYSTEMS = ["bpnn_xp", OPENBLAS, "torch eager", "torch fused", "torch compile", "scikit-learn", "numpy", "per-sample loop"]
 SECTION_SYSTEMS = {
     "mlp256": TRAIN_SYSTEMS,
     "mlp1024": TRAIN_SYSTEMS,
-    "course": ["bpnn_xp", "torch eager", "numpy", "per-sample loop"],
+    "course": ["bpnn_xp", OPENBLAS, "torch eager", "numpy", "per-sample loop"],
     "peak": ["numpy matmul peak", "torch matmul peak"],
     "startup": ["bpnn train", "scikit-learn script"],
 }
@@ -83,6 +84,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+def mkl_installed() -> bool:
+    """Whether the mkl wheel is installed (package metadata only: nothing is loaded here)."""
+    from importlib import metadata
+
+    try:
+        metadata.version("mkl")
+    except metadata.PackageNotFoundError:
+        return False
+    return True
+
+
 def plan(args: argparse.Namespace) -> tuple[dict[str, list[str]], dict[str, str]]:
     """Systems per section, and the systems skipped up front with the reason."""
     keep = {s.strip() for s in args.systems.split(",") if s.strip()}
@@ -94,7 +106,9 @@ def plan(args: argparse.Namespace) -> tuple[dict[str, list[str]], dict[str, str]
         for system in SECTION_SYSTEMS[section]:
             if keep and system not in keep and system not in ("bpnn_xp", "bpnn train"):
                 continue
-            if system == "torch compile" and args.no_compile:
+            if system == OPENBLAS and not mkl_installed():
+                skipped[f"{section}/{system}"] = "the [mkl] extra is not installed: the bpnn_xp row is OpenBLAS already"
+            elif system == "torch compile" and args.no_compile:
                 skipped[f"{section}/{system}"] = "skipped (--no-compile)"
             elif args.device != "cpu" and system not in GPU_SYSTEMS:
                 skipped[f"{section}/{system}"] = f"CPU-only system, not run with --device {args.device}"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import traceback
 from pathlib import Path
@@ -20,7 +21,8 @@ from benchmarks.common import Config, load_arrays, rss_mb, thread_info
 
 MARKER = "BENCH_RESULT "
 TORCH_SYSTEMS = {"torch eager": "foreach", "torch fused": "fused", "torch compile": "compile", "torch matmul peak": "peak"}
-NUMPY_SYSTEMS = ("bpnn_xp", "numpy", "scikit-learn", "per-sample loop", "numpy matmul peak")
+OPENBLAS = "bpnn_xp (OpenBLAS)"  # bpnn_xp with BPNN_XP_BLAS=openblas
+NUMPY_SYSTEMS = ("bpnn_xp", OPENBLAS, "numpy", "scikit-learn", "per-sample loop", "numpy matmul peak")
 SYSTEMS = (*NUMPY_SYSTEMS, *TORCH_SYSTEMS)
 
 
@@ -32,6 +34,9 @@ def run_numpy_side(system: str, section: str, config: Config, data: Path, device
         return peers.run_numpy_peak(quick)
     X, Y, labels = load_arrays(data, config)
     course = section == "course"
+    if system == OPENBLAS:
+        os.environ["BPNN_XP_BLAS"] = "openblas"  # read when the first network picks its kernels, below
+        system = "bpnn_xp"
     if system == "bpnn_xp":
         return peers.run_bpnn_course(config, X, Y, device) if course else peers.run_bpnn(config, X, Y, device)
     if system == "numpy":
