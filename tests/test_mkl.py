@@ -20,6 +20,8 @@ from bpnn_xp.backends import mkl_blas
 try:
     mkl_blas.library()
 except mkl_blas.MklUnavailable as why:
+    if os.environ.get("BPNN_XP_REQUIRE_MKL"):  # CI's [mkl] stage: a load failure must fail, not skip
+        raise RuntimeError(f"BPNN_XP_REQUIRE_MKL is set but MKL is unusable: {why}") from None
     pytest.skip(f"{why}", allow_module_level=True)
 
 from bpnn_xp.backends.mkl_kernels import MklKernels  # noqa: E402
