@@ -462,6 +462,7 @@ def devices() -> None:
         table.add_row(row["backend"], row["version"], row["usable"], row["devices"])
     out.print(table)
     out.print("use with --device: " + ", ".join(backends.available_device_names()), highlight=False)
+    out.print("CPU fast path: " + backends.cpu_fast_path(), highlight=False)
 
 
 @app.command()

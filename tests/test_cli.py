@@ -198,6 +198,13 @@ def test_no_hidden_layer_is_softmax_regression(tmp_path):
 def test_devices_lists_numpy():
     result = invoke("devices")
     assert result.exit_code == 0 and "numpy" in result.output and "use with --device: cpu" in result.output
+    import numpy as np
+
+    from bpnn_xp.backends import kernels_for
+
+    line = next(x for x in result.output.splitlines() if x.startswith("CPU fast path: "))
+    assert line.startswith(f"CPU fast path: {kernels_for(np).name} kernels, matrix products by ")
+    assert "oneMKL: " in line  # in use, or why not
 
 
 def test_resume_continues_training(tmp_path):

@@ -16,7 +16,7 @@ from .devices import (
     resolve_device,
     to_numpy,
 )
-from .kernels import Kernels, kernels_for
+from .kernels import Kernels, cpu_fast_path, kernels_for
 
 __all__ = [
     "DEVICE_HELP",
@@ -26,6 +26,7 @@ __all__ = [
     "as_backend",
     "available_device_names",
     "backend_of",
+    "cpu_fast_path",
     "cupy_gpu_count",
     "describe_backends",
     "device_context",

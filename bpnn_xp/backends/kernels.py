@@ -196,3 +196,12 @@ def kernels_for(xp: Any, fast: bool = True) -> Kernels:
     if fast and array_api_compat.is_numpy_namespace(xp):
         return _numpy_fast_class()(xp)
     return Kernels(xp)
+
+
+def cpu_fast_path() -> str:
+    """One line for users: which kernels NumPy networks get here, and whether oneMKL does the products."""
+    from . import mkl_blas
+
+    kind = _numpy_fast_class().name
+    products = "oneMKL" if kind == "mkl" else "NumPy's BLAS"
+    return f"{kind} kernels, matrix products by {products} (oneMKL: {mkl_blas.status()})"
