@@ -70,3 +70,13 @@ def test_every_script_answers_help(module, capsys):
     with pytest.raises(SystemExit) as exit_info:
         importlib.import_module(f"benchmarks.{module}").main(["--help"])
     assert exit_info.value.code == 0 and "usage:" in capsys.readouterr().out
+
+
+def test_profile_step_accounts_for_a_course_evaluation_kernel_by_kernel(tmp_path):
+    from benchmarks.profile_step import main
+
+    text = main(["--network", "course", "--repeats", "1", "--out", str(tmp_path / "profile.md")])
+    assert "matmul 5000x400 @ 400x25" in text and "cost_and_delta" in text and "everything else" in text
+    assert (tmp_path / "profile.md").read_text() == text
+    with pytest.raises(SystemExit):
+        main(["--network", "course", "--out", str(RESULTS / "profile.md")])  # results/ only with --write-results

@@ -229,3 +229,20 @@ def test_take_rows_into_a_buffer_equals_take(cls):
     assert cls(np).take_rows(X, rows, out) is out
     np.testing.assert_array_equal(out, X[rows])
     np.testing.assert_array_equal(cls(np).take_rows(X, rows, np.empty((3, 3), np.float32)), X[rows])  # wrong shape: new array
+
+
+@pytest.mark.parametrize("cls", FAST)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("with_out", [False, True])
+def test_sigmoid_cross_entropy_in_scratch_equals_the_reference_bit_for_bit(cls, dtype, with_out):
+    rng = np.random.default_rng(6)
+    z = np.concatenate([rng.normal(scale=5.0, size=(300, 10)), np.full((1, 10), -0.0), np.full((1, 10), 90.0)]).astype(dtype)
+    y = rng.uniform(size=z.shape).astype(dtype)
+    cost = get_cost("sigmoid_cross_entropy")
+    kernels, out = cls(np), (np.full_like(z, np.nan) if with_out else None)
+    for _ in range(2):  # the second call reuses the scratch buffers
+        c_fast, d_fast = kernels.cost_and_delta(cost, z, y, out)
+    c_ref, d_ref = Kernels(np).cost_and_delta(cost, z, y)
+    assert c_fast == c_ref and np.asarray(c_fast).dtype == dtype
+    np.testing.assert_array_equal(d_fast, d_ref)
+    assert (d_fast is out) == with_out

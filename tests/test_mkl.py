@@ -24,9 +24,34 @@ except mkl_blas.MklUnavailable as why:
         raise RuntimeError(f"BPNN_XP_REQUIRE_MKL is set but MKL is unusable: {why}") from None
     pytest.skip(f"{why}", allow_module_level=True)
 
+from bpnn_xp.backends import mkl_kernels  # noqa: E402
 from bpnn_xp.backends.mkl_kernels import MklKernels  # noqa: E402
 
+LAZY_LOAD_PROBE = """
+import numpy as np
+from bpnn_xp import Network, Trainer
+from bpnn_xp.backends import mkl_kernels
+
+def mkl_mapped():
+    return any("libmkl_rt" in line for line in open("/proc/self/maps"))
+
+rng = np.random.default_rng(0)
+X = rng.normal(size=(256, 64)).astype(np.float32)
+Y = np.eye(10, dtype=np.float32)[rng.integers(0, 10, 256)]
+Trainer(Network.create([64, 32, 10], "relu", seed=0), "adam", batch_size=64).fit(X, Y, epochs=1)
+small = (mkl_mapped(), mkl_kernels.active())
+X = rng.normal(size=(512, 784)).astype(np.float32)
+Trainer(Network.create([784, 256, 10], "relu", seed=0), "adam", batch_size=128).fit(X, Y[:1].repeat(512, 0), epochs=1)
+print(small, (mkl_mapped(), mkl_kernels.active()))
+"""
+
 ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def _mkl_loaded():
+    """These tests check MKL's products themselves: load it up front, whatever the first product's size."""
+    assert mkl_kernels.activate(), mkl_kernels._STATE["failed"]
 RTOL = {np.float32: 2e-6, np.float64: 1e-14}
 
 
@@ -160,3 +185,10 @@ def test_mkl_overrides_keep_the_reference_signature(name):
 
     ours, reference = inspect.signature(getattr(MklKernels, name)), inspect.signature(getattr(Kernels, name))
     assert ours.parameters.keys() == reference.parameters.keys()
+
+
+def test_mkl_loads_only_once_a_product_is_big_enough():
+    """A digits-sized run keeps NumPy's BLAS and never maps MKL; a 128x784x256 product loads it."""
+    env = {k: v for k, v in os.environ.items() if k != "BPNN_XP_BLAS"}
+    run = subprocess.run([sys.executable, "-c", LAZY_LOAD_PROBE], capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
+    assert run.stdout.strip() == "(False, False) (True, True)", run.stderr

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import array_api_strict
 import numpy as np
 import pytest
@@ -91,3 +95,31 @@ def test_full_batch_objective_hands_scipy_gradients_that_later_evaluations_leave
     net.load_flat(theta.astype(np.float32))
     ref_cost, ref_grads = net.backprop(X, Y, l2=0.5)
     assert cost == float(ref_cost) and np.array_equal(first, net.flatten(ref_grads).astype(np.float64))
+
+
+ALLOCATE_AND_FREE = """
+import resource, numpy as np
+from bpnn_xp.backends import kernels_for
+kernels_for(np)  # picks the fast path: pins the thresholds unless BPNN_XP_MALLOC=default
+for _ in range(3):
+    a = np.ones(400_000, np.float32); b = np.ones(400_000, np.float32); del a, b
+before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+for _ in range(50):
+    a = np.ones(400_000, np.float32); b = np.ones(400_000, np.float32); del a, b
+print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt: Linux only")
+def test_pinned_malloc_thresholds_stop_page_faults_on_reused_memory():
+    """1.6 MB arrays made and freed 50 times: with the thresholds pinned their pages are reused."""
+    def faults(env_value: str | None) -> int:
+        env = {k: v for k, v in os.environ.items() if k != "BPNN_XP_MALLOC"}
+        if env_value is not None:
+            env["BPNN_XP_MALLOC"] = env_value
+        run = subprocess.run([sys.executable, "-c", ALLOCATE_AND_FREE], capture_output=True, text=True, env=env, timeout=120)
+        assert run.returncode == 0, run.stderr
+        return int(run.stdout.strip())
+
+    pinned, default = faults(None), faults("default")
+    assert pinned < 200 < 50 * 2 * 390 // 2 < default  # 390 pages per array: glibc's defaults fault most of them in again

@@ -86,6 +86,11 @@ def turned_off() -> bool:
     return os.environ.get("BPNN_XP_BLAS", "").strip().lower() in ("openblas", "numpy", "off")
 
 
+def installed() -> bool:
+    """Whether MKL is installed where we look and not turned off (cheap: nothing is loaded)."""
+    return not turned_off() and sys.platform.startswith("linux") and any(p.exists() for p in _candidate_paths())
+
+
 def selected() -> bool:
     """Whether the NumPy fast path uses MKL: installed, loadable and not turned off."""
     if turned_off():

@@ -1,6 +1,7 @@
 """The numba kernels with oneMKL's matrix products (``mkl_blas``): the CPU fast path where MKL is installed.
 
-Products and column sums go to MKL; everything else is the numba/NumPy fast path. One layout rule
+Products and column sums go to MKL once a product of 4M+ multiply-adds has loaded it (``activate``: a
+digits run never pays MKL's ~0.15 s load); everything else is the numba/NumPy fast path. One layout rule
 comes from measurement: a gradient ``A^T B`` whose output has far fewer columns than rows (the
 course network's X^T d, 400x25; a wide layer's a^T d into 10 outputs) runs 1.8-2.9x faster as
 ``(B^T A)^T``, computed into scratch and copied out (a 10k-element copy).
@@ -33,6 +34,26 @@ def _all_threads() -> int:
 
 
 THREADS = _all_threads()
+ACTIVATE_MACS = 1 << 22  # m*k*n of the first product that loads MKL (~4M multiply-adds, ~0.1 ms of work)
+_STATE: dict[str, Any] = {"active": False, "failed": None}  # per process: once MKL is in, every product uses it
+
+
+def activate() -> bool:
+    """Load MKL for this process (once); False, remembered, where it cannot load."""
+    if _STATE["active"]:
+        return True
+    if _STATE["failed"] is None:
+        try:
+            mkl_blas.library()
+            _STATE["active"] = True
+        except mkl_blas.MklUnavailable as why:
+            _STATE["failed"] = str(why)
+    return _STATE["active"]
+
+
+def active() -> bool:
+    """Whether this process's products go to MKL now."""
+    return _STATE["active"]
 
 
 class MklKernels(NumbaKernels):
@@ -41,13 +62,18 @@ class MklKernels(NumbaKernels):
     name = "mkl"
 
     def _run(self, kernel: Any, n: int, *args: Any) -> None:
-        """A fused loop on every usable CPU (one thread for small arrays)."""
+        """A fused loop on every usable CPU once MKL runs the products (one thread for small arrays);
+        before that, OpenBLAS's pool is the one spinning, so the numba kernels' thread rule holds."""
+        if not _STATE["active"]:
+            return super()._run(kernel, n, *args)
         numba.set_num_threads(THREADS if n >= PARALLEL_MIN else 1)
         kernel(*args)
 
     def matmul_into(self, out: np.ndarray | None, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        """a @ b by MKL into ``out`` (or a new array); NumPy's matmul where MKL cannot take the operands."""
-        if not mkl_blas.usable(a, b) or a.shape[1] != b.shape[0]:
+        """a @ b by MKL into ``out`` (or a new array); NumPy's matmul where MKL cannot take the operands,
+        and for every product until one of ``ACTIVATE_MACS`` multiply-adds loads MKL (a digits run never
+        pays MKL's ~0.15 s load)."""
+        if not mkl_blas.usable(a, b) or a.shape[1] != b.shape[0] or not _wants_mkl(a, b):
             return super().matmul_into(out, a, b)
         shape = (a.shape[0], b.shape[1])
         if out is None:
@@ -63,7 +89,7 @@ class MklKernels(NumbaKernels):
 
     def sum_rows_into(self, out: np.ndarray | None, a: np.ndarray) -> np.ndarray:
         """Column sums as MKL's GEMV ``ones @ a``; the NumPy path for anything else."""
-        if not mkl_blas.usable(a) or a.shape[0] == 0:
+        if not _STATE["active"] or not mkl_blas.usable(a) or a.shape[0] == 0:
             return super().sum_rows_into(out, a)
         if out is None:
             out = np.empty(a.shape[1], a.dtype)
@@ -81,11 +107,12 @@ class MklKernels(NumbaKernels):
 
     def _transposed_scratch(self, shape: tuple[int, int], dtype: np.dtype) -> np.ndarray:
         """Reusable scratch for (B^T A), the transpose of an output of ``shape``."""
-        key = ((shape[1], shape[0]), np.dtype(dtype))
-        buffer = self._scratch.get(key)
-        if buffer is None:
-            buffer = self._scratch[key] = np.empty(key[0], dtype)
-        return buffer
+        return self.scratch((shape[1], shape[0]), dtype, "transposed product")
+
+
+def _wants_mkl(a: np.ndarray, b: np.ndarray) -> bool:
+    """MKL is in use, or this product is big enough to load it."""
+    return _STATE["active"] or (a.shape[0] * a.shape[1] * b.shape[1] >= ACTIVATE_MACS and activate())
 
 
 def _transpose_pays(a: np.ndarray, b: np.ndarray) -> bool:
