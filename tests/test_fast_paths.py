@@ -246,3 +246,36 @@ def test_sigmoid_cross_entropy_in_scratch_equals_the_reference_bit_for_bit(cls, 
     assert c_fast == c_ref and np.asarray(c_fast).dtype == dtype
     np.testing.assert_array_equal(d_fast, d_ref)
     assert (d_fast is out) == with_out
+
+
+UPDATES = {  # kernel call with its state arrays, for a gradient of exactly 0
+    "adam": lambda k, p, g, s: k.adam(p, g, s[0], s[1], 0.9, 0.999, 1e-3, 1e-8),
+    "momentum": lambda k, p, g, s: k.momentum(p, g, s[0], 0.01, 0.9, False),
+    "nesterov": lambda k, p, g, s: k.momentum(p, g, s[0], 0.01, 0.9, True),
+    "rmsprop": lambda k, p, g, s: k.rmsprop(p, g, s[0], 0.01, 0.99, 1e-8),
+}
+
+
+@pytest.mark.parametrize("update", sorted(UPDATES))
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_fast_updates_flush_subnormal_state_to_zero_and_stay_next_to_the_reference(update, dtype):
+    """Weights whose gradient is always 0: their decaying state turns subnormal (slow on x86). The fast
+    paths set it to +0 instead; the parameters stay within lr * 1e-30 of the reference's."""
+    tiny = np.finfo(dtype).tiny
+    n = 40_000  # above the parallel threshold: the threaded kernels run too
+    start = np.concatenate([np.full(n // 2, tiny * 1.05), np.full(n // 2, -tiny * 3.0)]).astype(dtype)
+    results = {}
+    for cls in (Kernels, *FAST):
+        kernels, p, g = cls(np), np.ones(n, dtype), np.zeros(n, dtype)
+        state = [np.abs(start) if update == "rmsprop" else start.copy(), np.abs(start)]
+        for _ in range(20):
+            UPDATES[update](kernels, p, g, state)
+        results[cls.__name__] = (p, state)
+    ref_p, ref_state = results["Kernels"]
+    assert np.any((ref_state[0] != 0) & (np.abs(ref_state[0]) < tiny)), "the reference keeps subnormals"
+    for name in ("NumpyKernels", "NumbaKernels"):
+        p, state = results[name]
+        assert not np.any((state[0] != 0) & (np.abs(state[0]) < tiny)) and not np.signbit(state[0][state[0] == 0]).any()
+        np.testing.assert_allclose(p, ref_p, rtol=0, atol=1e-30)
+    (p_numpy, s_numpy), (p_numba, s_numba) = results["NumpyKernels"], results["NumbaKernels"]
+    assert all(np.array_equal(a, b) for a, b in zip([p_numpy, *s_numpy], [p_numba, *s_numba]))  # the fast paths agree

@@ -7,7 +7,8 @@ one exception: ``sum_rows_into`` (the bias gradient) is one BLAS GEMV, ``ones @ 
 ``np.sum(axis=0)``, which loops over rows and took 83 µs for a 5000x25 delta against the GEMV's
 13 µs. It sums in another order: equal within a few float32 ulps of the column's absolute sum,
 the accuracy of the weight gradient's GEMM beside it.
-This is also the fallback where numba is missing (``numba_kernels`` builds on it).
+The optimizer updates flush state below the smallest normal number to +0, as the numba kernels do
+(their docstring says why). This is also the fallback where numba is missing (``numba_kernels`` builds on it).
 
 NumPy slices of a contiguous 1-D array reshape to views, so ``supports_views`` is True: a network's
 parameters, gradients and optimizer state each live in one flat buffer.
@@ -137,6 +138,7 @@ class NumpyKernels(Kernels):
         s = self.scratch_like(p)
         velocity *= mu
         velocity += g
+        self._flush_subnormals(velocity)
         if nesterov:
             np.multiply(velocity, mu, out=s)
             np.add(g, s, out=s)
@@ -149,6 +151,7 @@ class NumpyKernels(Kernels):
         """The reference RMSProp update through one scratch buffer."""
         s = self.scratch_like(p)
         _decay_add_square(square_avg, g, rho, s)
+        self._flush_subnormals(square_avg)
         _step_by_root(p, g, square_avg, eps, lr, s)
 
     def adam(self, p: np.ndarray, g: np.ndarray, m: np.ndarray, v: np.ndarray, beta1: float, beta2: float,
@@ -159,7 +162,18 @@ class NumpyKernels(Kernels):
         np.multiply(g, 1.0 - beta1, out=s)
         m += s
         _decay_add_square(v, g, beta2, s)
+        self._flush_subnormals(m)
+        self._flush_subnormals(v)
         _step_by_root(p, m, v, eps_t, lr_t, s)
+
+    def _flush_subnormals(self, state: np.ndarray) -> None:
+        """Optimizer state below the dtype's smallest normal becomes +0, as in the numba kernels (see
+        ``numba_kernels``: decaying moments of never-updated weights otherwise turn subnormal and slow)."""
+        if state.dtype not in (np.float32, np.float64):
+            return
+        mask = self.scratch(state.shape, bool, "subnormal")
+        np.less(np.abs(state, out=self.scratch_like(state, "abs")), np.finfo(state.dtype).tiny, out=mask)
+        np.putmask(state, mask, 0.0)
 
 
 def _sigmoid_into(z: np.ndarray, out: np.ndarray, slope: float) -> None:
