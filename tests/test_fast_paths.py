@@ -34,7 +34,7 @@ def test_numpy_gets_the_fast_kernels_and_others_the_reference():
 
     from bpnn_xp.backends import mkl_blas
 
-    expected = "MklKernels" if mkl_blas.selected() else "NumbaKernels"  # MKL where the [mkl] extra is installed
+    expected = "MklKernels" if mkl_blas.installed() else "NumbaKernels"  # MKL where the [mkl] extra is installed
     assert type(kernels_for(np_xp)).__name__ == expected and isinstance(kernels_for(np_xp), NumbaKernels)
     assert type(kernels_for(np_xp, fast=False)) is Kernels
     assert type(kernels_for(array_api_strict)) is Kernels
@@ -266,16 +266,20 @@ def test_fast_updates_flush_subnormal_state_to_zero_and_stay_next_to_the_referen
     start = np.concatenate([np.full(n // 2, tiny * 1.05), np.full(n // 2, -tiny * 3.0)]).astype(dtype)
     results = {}
     for cls in (Kernels, *FAST):
-        kernels, p, g = cls(np), np.ones(n, dtype), np.zeros(n, dtype)
+        kernels, p, g = cls(np), np.zeros(n, dtype), np.zeros(n, dtype)  # p = 0: the reference's tiny steps show
         state = [np.abs(start) if update == "rmsprop" else start.copy(), np.abs(start)]
         for _ in range(20):
             UPDATES[update](kernels, p, g, state)
         results[cls.__name__] = (p, state)
     ref_p, ref_state = results["Kernels"]
     assert np.any((ref_state[0] != 0) & (np.abs(ref_state[0]) < tiny)), "the reference keeps subnormals"
+    if update in ("adam", "momentum", "nesterov"):
+        assert np.any(ref_p != 0), "the reference's subnormal state moved the weights: the bound below is tested"
+    used = 2 if update == "adam" else 1
     for name in ("NumpyKernels", "NumbaKernels"):
         p, state = results[name]
-        assert not np.any((state[0] != 0) & (np.abs(state[0]) < tiny)) and not np.signbit(state[0][state[0] == 0]).any()
-        np.testing.assert_allclose(p, ref_p, rtol=0, atol=1e-30)
+        for array in state[:used]:
+            assert not np.any((array != 0) & (np.abs(array) < tiny)) and not np.signbit(array[array == 0]).any()
+        assert np.max(np.abs(p - ref_p)) <= 0.01 * 1e-30  # lr * 1e-30
     (p_numpy, s_numpy), (p_numba, s_numba) = results["NumpyKernels"], results["NumbaKernels"]
     assert all(np.array_equal(a, b) for a, b in zip([p_numpy, *s_numpy], [p_numba, *s_numba]))  # the fast paths agree

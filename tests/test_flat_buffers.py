@@ -81,8 +81,11 @@ def test_flat_backprop_equals_the_per_array_reference(dtype, activation, cost, l
     cost_ref, grads_ref, logits_ref = reference.forward_backward(X, Y, l2, l1, 40)
     assert isinstance(grads, FlatViews) and grads.flat is not None and reference.flat is None
     assert all(np.shares_memory(g, grads.flat) for g in grads) and grads.flat.dtype == dtype
-    assert np.array_equal(logits, logits_ref)
-    if cost != "softmax_cross_entropy":
+    if net.kernels.name == "mkl":  # MKL's products against NumPy's: equal within rounding, not bit for bit
+        np.testing.assert_allclose(logits, logits_ref, rtol=RTOL[dtype], atol=RTOL[dtype])
+    else:
+        assert np.array_equal(logits, logits_ref)
+    if cost != "softmax_cross_entropy" and net.kernels.name != "mkl":
         assert cost_fast == cost_ref and all(np.array_equal(g, r) for g, r in zip(grads[0::2], grads_ref[0::2]))
     rtol = RTOL[dtype]
     np.testing.assert_allclose(cost_fast, cost_ref, rtol=rtol)

@@ -27,23 +27,26 @@ except mkl_blas.MklUnavailable as why:
 from bpnn_xp.backends import mkl_kernels  # noqa: E402
 from bpnn_xp.backends.mkl_kernels import MklKernels  # noqa: E402
 
-LAZY_LOAD_PROBE = """
+HISTORY_PROBE = """
+import sys
 import numpy as np
 from bpnn_xp import Network, Trainer
-from bpnn_xp.backends import mkl_kernels
 
 def mkl_mapped():
     return any("libmkl_rt" in line for line in open("/proc/self/maps"))
 
+loaded_at_import = mkl_mapped()
 rng = np.random.default_rng(0)
+if sys.argv[1] == "big first":  # a large product before the small run must not change its numbers
+    big = Network.create([784, 512, 10], "relu", seed=1)
+    big.predict(np.random.default_rng(9).normal(size=(4000, 784)).astype(np.float32))
 X = rng.normal(size=(256, 64)).astype(np.float32)
 Y = np.eye(10, dtype=np.float32)[rng.integers(0, 10, 256)]
-Trainer(Network.create([64, 32, 10], "relu", seed=0), "adam", batch_size=64).fit(X, Y, epochs=1)
-small = (mkl_mapped(), mkl_kernels.active())
-X = rng.normal(size=(512, 784)).astype(np.float32)
-Trainer(Network.create([784, 256, 10], "relu", seed=0), "adam", batch_size=128).fit(X, Y[:1].repeat(512, 0), epochs=1)
-print(small, (mkl_mapped(), mkl_kernels.active()))
+net = Network.create([64, 32, 10], "relu", seed=0)
+Trainer(net, "adam", batch_size=64, seed=2).fit(X, Y, epochs=2)
+print(loaded_at_import, mkl_mapped(), net.flatten().tobytes().hex()[:4000])
 """
+
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -187,8 +190,30 @@ def test_mkl_overrides_keep_the_reference_signature(name):
     assert ours.parameters.keys() == reference.parameters.keys()
 
 
-def test_mkl_loads_only_once_a_product_is_big_enough():
-    """A digits-sized run keeps NumPy's BLAS and never maps MKL; a 128x784x256 product loads it."""
+def test_mkl_loads_at_the_first_product_and_what_ran_before_changes_no_bit():
+    """Not loaded by import or network creation; loaded by the first product; a small network trains to
+    the same bits whether or not a large product ran first in the process (resumes rely on it)."""
     env = {k: v for k, v in os.environ.items() if k != "BPNN_XP_BLAS"}
-    run = subprocess.run([sys.executable, "-c", LAZY_LOAD_PROBE], capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
-    assert run.stdout.strip() == "(False, False) (True, True)", run.stderr
+
+    def probe(mode: str) -> list[str]:
+        run = subprocess.run([sys.executable, "-c", HISTORY_PROBE, mode], capture_output=True, text=True, env=env,
+                             cwd=ROOT, timeout=120)  # fmt: skip
+        assert run.returncode == 0, run.stderr
+        return run.stdout.split()
+
+    alone, after_big = probe("alone"), probe("big first")
+    assert alone[:2] == ["False", "True"] and after_big[:2] == ["False", "True"]
+    assert alone[2] == after_big[2]
+
+
+def test_aligned_row_major_only_the_rest_goes_to_numpy():
+    kernels = MklKernels(np)
+    d = np.random.default_rng(7).normal(size=(40, 6)).astype(np.float32)
+    bound = 4 * float(np.finfo(np.float32).eps) * np.abs(d).sum(axis=0)  # summed in another order: rounding only
+    assert np.all(np.abs(kernels.sum_rows_into(None, d[::-1]) - d.sum(axis=0)) <= bound)  # a negative row stride
+    raw = np.zeros(40 * 6 * 4 + 1, np.uint8)
+    misaligned = np.frombuffer(raw.data, np.float32, count=40 * 6, offset=1).reshape(40, 6)
+    assert not misaligned.flags.aligned
+    misaligned[...] = d
+    np.testing.assert_allclose(kernels.matmul_into(None, misaligned, d.T), d @ d.T, rtol=1e-5)
+    assert np.all(np.abs(kernels.sum_rows_into(None, misaligned) - d.sum(axis=0)) <= bound)

@@ -9,8 +9,10 @@ the thresholds pinned; a batch-1024 step of 784-1024-1024-10 gained ~10% the sam
 
 What: ``mallopt(M_MMAP_THRESHOLD, 32 MB)`` (glibc's own upper bound for the dynamic threshold on 64-bit)
 and ``mallopt(M_TRIM_THRESHOLD, 64 MB)`` (its 2x rule), once, when the first NumPy network picks its
-kernels. The cost: up to 64 MB of freed heap may stay mapped in the process instead of going back
-to the OS. ``BPNN_XP_MALLOC=default`` leaves glibc alone; elsewhere than glibc nothing is done.
+kernels. This changes malloc's behaviour for the whole process (any library in it); the cost is that
+freed memory goes back to the OS later: the top of the main heap is trimmed only past 64 MB free,
+and blocks below 32 MB come from the heap instead of their own mappings. ``BPNN_XP_MALLOC=default``
+(set before bpnn_xp creates its first NumPy network) leaves glibc alone; elsewhere nothing is done.
 """
 
 from __future__ import annotations

@@ -206,6 +206,6 @@ def cpu_fast_path() -> str:
     """One line for users: which kernels NumPy networks get here, and whether oneMKL does the products."""
     from . import allocator, mkl_blas
 
-    kind = _numpy_fast_class().name
-    products = "oneMKL from the first of 4M+ multiply-adds on (NumPy's BLAS before)" if kind == "mkl" else "NumPy's BLAS"
-    return f"{kind} kernels, matrix products by {products} (oneMKL: {mkl_blas.status()}); memory: {allocator.tune()}"
+    kind, mkl = _numpy_fast_class().name, mkl_blas.status()
+    products = "oneMKL" if kind == "mkl" and mkl.startswith("in use") else "NumPy's BLAS"
+    return f"{kind} kernels, matrix products by {products} (oneMKL: {mkl}); memory: {allocator.tune()}"

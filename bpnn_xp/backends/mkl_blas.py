@@ -6,11 +6,13 @@ X @ W1 of the course network (5000x400 @ 400x25) 425 vs 661, its gradient X^T d 
 a 1024^3 product 5,715 vs 6,328. It is an extra (``pip install "bpnn_xp[mkl]"``, ~700 MB on disk),
 not a default: a laptop user training the digits would pay the download for no visible gain.
 
-How: ``libmkl_rt`` is opened from the environment's ``lib`` folder (where the wheel puts it), with
-the GNU OpenMP threading layer, so MKL's threads are libgomp's, the pool numba's ``omp`` layer
-uses too: BLAS and the fused loops then share one pool instead of two spinning against each other.
+How: ``libmkl_rt`` is opened (RTLD_GLOBAL, after libgomp, as MKL's runtime dispatch needs) from the
+environment's ``lib`` folder (where the wheel puts it), with the GNU OpenMP threading layer, so
+MKL's threads are libgomp's, the pool numba's ``omp`` layer uses too: BLAS and the fused loops then
+share one pool instead of two spinning against each other.
 Conditional numerical reproducibility is set to ``MKL_CBWR_AUTO``: one code branch per machine, so
-a run repeats itself and a resumed run repeats an uninterrupted one bit for bit (tested; a 4-byte
+a run repeats itself and a resumed run repeats an uninterrupted one bit for bit (tested: every
+product MKL can take goes to it from the first on, whatever ran before; a 4-byte
 misaligned copy of the course input gave the same bits). ``MKL_CBWR_STRICT`` would also pin results
 against any alignment, but doubled the time of the course network's X @ W1 (425 -> 847 µs).
 
@@ -122,10 +124,15 @@ def _operand(a: np.ndarray) -> tuple[int, int] | None:
     return None
 
 
+INT_MAX = 2**31 - 1  # LP64: every size and leading dimension is a C int
+
+
 def gemm(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> bool:
     """out = a @ b for 2-D float32/float64 arrays MKL can read; False (nothing written) otherwise."""
     op_a, op_b = _operand(a), _operand(b)
     if op_a is None or op_b is None or 0 in a.shape or b.shape[1] == 0:
+        return False
+    if max(*a.shape, b.shape[1], op_a[1], op_b[1]) > INT_MAX:
         return False
     (m, k), n = a.shape, b.shape[1]
     routine = library().cblas_sgemm if a.dtype == np.float32 else library().cblas_dgemm
@@ -136,19 +143,20 @@ def gemm(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> bool:
 
 def column_sums(a: np.ndarray, ones: np.ndarray, out: np.ndarray) -> bool:
     """out = ones @ a (a row-major 2-D, out contiguous); False where a is not row-major."""
-    if a.strides[1] != a.itemsize or a.strides[0] % a.itemsize or a.shape[0] == 0:
+    operand = _operand(a)
+    if operand is None or operand[0] != NO_TRANS or a.shape[0] == 0 or max(*a.shape, operand[1]) > INT_MAX:
         return False
     m, n = a.shape
     routine = library().cblas_sgemv if a.dtype == np.float32 else library().cblas_dgemv
-    routine(ROW_MAJOR, TRANS, m, n, 1.0, a.ctypes.data, max(1, a.strides[0] // a.itemsize), ones.ctypes.data, 1,
-            0.0, out.ctypes.data, 1)  # fmt: skip
+    routine(ROW_MAJOR, TRANS, m, n, 1.0, a.ctypes.data, operand[1], ones.ctypes.data, 1, 0.0, out.ctypes.data, 1)
     return True
 
 
 def usable(*arrays: Any) -> bool:
-    """NumPy float32/float64 2-D arrays of one dtype (what the wrappers take)."""
+    """Aligned NumPy float32/float64 2-D arrays of one dtype (what the wrappers take)."""
     first = arrays[0]
     return all(
         isinstance(x, np.ndarray) and x.ndim == 2 and x.dtype == first.dtype and x.dtype in (np.float32, np.float64)
+        and x.flags.aligned
         for x in arrays
     )

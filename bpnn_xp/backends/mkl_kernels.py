@@ -1,15 +1,16 @@
 """The numba kernels with oneMKL's matrix products (``mkl_blas``): the CPU fast path where MKL is installed.
 
-Products and column sums go to MKL once a product of 4M+ multiply-adds has loaded it (``activate``: a
-digits run never pays MKL's ~0.15 s load); everything else is the numba/NumPy fast path. One layout rule
+Products and column sums go to MKL, which loads at the first product (``activate``, ~0.15 s, so
+``import bpnn_xp`` stays cheap); everything else is the numba/NumPy fast path. One layout rule
 comes from measurement: a gradient ``A^T B`` whose output has far fewer columns than rows (the
 course network's X^T d, 400x25; a wide layer's a^T d into 10 outputs) runs 1.8-2.9x faster as
 ``(B^T A)^T``, computed into scratch and copied out (a 10k-element copy).
 
 Results are MKL's: equal to OpenBLAS's products within float rounding, not bit for bit (each
 library orders its sums its own way), and reproducible run to run (see ``mkl_blas``). The fused
-loops run on all usable CPUs here: MKL's threads are libgomp's, the same pool as numba's, so no
-second BLAS pool spins on the other core (with OpenBLAS they are held to half, see ``numba_kernels``).
+loops run on all usable CPUs where numba's threading layer is ``omp``: MKL's threads are then
+libgomp's, the same pool as numba's, and no second BLAS pool spins on the other core. Where numba
+chose TBB or workqueue, they keep ``numba_kernels``' rule (half the CPUs).
 """
 
 from __future__ import annotations
@@ -34,12 +35,11 @@ def _all_threads() -> int:
 
 
 THREADS = _all_threads()
-ACTIVATE_MACS = 1 << 22  # m*k*n of the first product that loads MKL (~4M multiply-adds, ~0.1 ms of work)
-_STATE: dict[str, Any] = {"active": False, "failed": None}  # per process: once MKL is in, every product uses it
+_STATE: dict[str, Any] = {"active": False, "failed": None}  # per process: MKL loaded, or why it cannot be
 
 
 def activate() -> bool:
-    """Load MKL for this process (once); False, remembered, where it cannot load."""
+    """Load MKL for this process (once, at the first product); False, remembered, where it cannot load."""
     if _STATE["active"]:
         return True
     if _STATE["failed"] is None:
@@ -56,24 +56,32 @@ def active() -> bool:
     return _STATE["active"]
 
 
+def _shared_pool() -> bool:
+    """numba's loops run on libgomp, the pool MKL's GNU layer uses (numba may pick TBB where it loads)."""
+    try:
+        return numba.threading_layer() == "omp"
+    except ValueError:  # no parallel loop has run yet: the layer is not chosen
+        return False
+
+
 class MklKernels(NumbaKernels):
     """NumbaKernels whose matrix products and column sums are oneMKL's."""
 
     name = "mkl"
 
     def _run(self, kernel: Any, n: int, *args: Any) -> None:
-        """A fused loop on every usable CPU once MKL runs the products (one thread for small arrays);
-        before that, OpenBLAS's pool is the one spinning, so the numba kernels' thread rule holds."""
-        if not _STATE["active"]:
+        """A fused loop on every usable CPU once MKL runs the products on the same libgomp pool (one
+        thread for small arrays); otherwise the numba kernels' thread rule (another pool may spin)."""
+        if not _STATE["active"] or not _shared_pool():
             return super()._run(kernel, n, *args)
         numba.set_num_threads(THREADS if n >= PARALLEL_MIN else 1)
         kernel(*args)
 
     def matmul_into(self, out: np.ndarray | None, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        """a @ b by MKL into ``out`` (or a new array); NumPy's matmul where MKL cannot take the operands,
-        and for every product until one of ``ACTIVATE_MACS`` multiply-adds loads MKL (a digits run never
-        pays MKL's ~0.15 s load)."""
-        if not mkl_blas.usable(a, b) or a.shape[1] != b.shape[0] or not _wants_mkl(a, b):
+        """a @ b by MKL into ``out`` (or a new array); NumPy's matmul where MKL cannot take the operands
+        or cannot load. Every product MKL can take goes to it, whatever its size, so a network's numbers
+        never depend on what the process computed before."""
+        if not mkl_blas.usable(a, b) or a.shape[1] != b.shape[0] or not activate():
             return super().matmul_into(out, a, b)
         shape = (a.shape[0], b.shape[1])
         if out is None:
@@ -89,7 +97,7 @@ class MklKernels(NumbaKernels):
 
     def sum_rows_into(self, out: np.ndarray | None, a: np.ndarray) -> np.ndarray:
         """Column sums as MKL's GEMV ``ones @ a``; the NumPy path for anything else."""
-        if not _STATE["active"] or not mkl_blas.usable(a) or a.shape[0] == 0:
+        if not mkl_blas.usable(a) or a.shape[0] == 0 or not activate():
             return super().sum_rows_into(out, a)
         if out is None:
             out = np.empty(a.shape[1], a.dtype)
@@ -108,11 +116,6 @@ class MklKernels(NumbaKernels):
     def _transposed_scratch(self, shape: tuple[int, int], dtype: np.dtype) -> np.ndarray:
         """Reusable scratch for (B^T A), the transpose of an output of ``shape``."""
         return self.scratch((shape[1], shape[0]), dtype, "transposed product")
-
-
-def _wants_mkl(a: np.ndarray, b: np.ndarray) -> bool:
-    """MKL is in use, or this product is big enough to load it."""
-    return _STATE["active"] or (a.shape[0] * a.shape[1] * b.shape[1] >= ACTIVATE_MACS and activate())
 
 
 def _transpose_pays(a: np.ndarray, b: np.ndarray) -> bool:

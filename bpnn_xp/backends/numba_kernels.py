@@ -14,9 +14,11 @@ RMSProp's average) that decays below the dtype's smallest normal number is set t
 gradient is always exactly 0 (MNIST's blank border pixels, dead ReLU units) have moments that decay
 by beta each step into the subnormal range, where every x86 operation on them takes a microcode
 assist: a 784-256-10 Adam step went from ~0.9 to ~2.4 ms once 150k of its 203k moments were
-subnormal (epochs 19-30 of a run). The reference keeps the subnormals (it serves backends where
-they cost nothing); the two differ only where the reference holds a value below 1.2e-38 (float32),
-which moves a weight by less than lr * 1e-30. The softmax cross-entropy uses libm's exp/log instead of NumPy's SIMD ones and sums
+subnormal (epochs 19-30 of a run). The reference keeps the subnormals (it also serves GPUs, where they
+cost nothing); the two differ only where the reference holds a value below 1.2e-38 (float32). A
+flushed m or velocity moves a weight by less than lr * 1e-30; a flushed v or RMSProp average changes
+sqrt(v) + eps by less than 1.1e-19, nothing beside the default eps (1e-8; tested), though it would
+matter with an eps below ~1e-17. The softmax cross-entropy uses libm's exp/log instead of NumPy's SIMD ones and sums
 in another order, so it agrees to a few ulps (the tests allow 1e-6 relative in float32, 1e-13 in
 float64). Sigmoid/tanh forward are NOT fused: libm's tanh differs from NumPy's by an ulp, which the
 sigmoid's (1 + tanh(z/2))/2 turns into a large relative error near 0, and a fused ReLU pass saved
