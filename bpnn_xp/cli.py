@@ -454,7 +454,12 @@ def gradcheck(
 
 @app.command()
 def devices() -> None:
-    """Which backends and GPUs are usable here, with versions."""
+    """Which backends and GPUs are usable here, with versions, and the CPU fast path."""
+    with warnings_as_notes():
+        _print_devices()
+
+
+def _print_devices() -> None:
     table = Table(title="bpnn_xp backends")
     for column in ("backend", "version", "usable", "devices"):
         table.add_column(column)

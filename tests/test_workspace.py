@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import warnings
 
 import array_api_strict
 import numpy as np
@@ -123,3 +124,36 @@ def test_pinned_malloc_thresholds_stop_page_faults_on_reused_memory():
 
     pinned, default = faults(None), faults("default")
     assert pinned < 200 < 50 * 2 * 390 // 2 < default  # 390 pages per array: glibc's defaults fault most of them in again
+
+
+def test_environment_switches_accept_their_spellings_and_warn_once_about_others(monkeypatch):
+    from bpnn_xp.backends import environment
+
+    monkeypatch.setattr(environment, "_WARNED", set())
+    for raw, expected in (("", "auto"), ("OpenBLAS", "openblas"), (" off ", "openblas"), ("mkl", "mkl")):
+        monkeypatch.setenv("BPNN_XP_BLAS", raw)
+        assert environment.blas() == expected
+    monkeypatch.setenv("BPNN_XP_BLAS", "fastest")
+    with pytest.warns(UserWarning, match=r"BPNN_XP_BLAS='fastest' is not understood \(use one of: auto, mkl, openblas"):
+        assert environment.blas() == "auto"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert environment.blas() == "auto"  # said once
+    monkeypatch.setenv("BPNN_XP_MALLOC", "glibc")
+    assert environment.malloc() == "default"
+
+
+def test_asking_for_mkl_where_it_is_missing_says_how_to_get_it(monkeypatch):
+    import array_api_compat.numpy as np_xp
+
+    from bpnn_xp.backends import kernels, mkl_blas
+
+    monkeypatch.setenv("BPNN_XP_BLAS", "mkl")
+    monkeypatch.setattr(mkl_blas, "installed", lambda: False)
+    monkeypatch.setattr(mkl_blas, "status", lambda: 'not used: MKL is not installed (pip install "bpnn_xp[mkl]")')
+    kernels._numpy_fast_class.cache_clear()
+    try:
+        with pytest.warns(UserWarning, match=r'oneMKL cannot be used \(MKL is not installed \(pip install "bpnn_xp\[mkl\]"\)\)'):
+            assert kernels_for(np_xp).name == "numba"
+    finally:
+        kernels._numpy_fast_class.cache_clear()

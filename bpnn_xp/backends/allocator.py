@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import ctypes
 import functools
-import os
 import platform
+
+from . import environment
 
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc's malloc.h
 MMAP_THRESHOLD = 32 << 20
@@ -30,7 +31,7 @@ TRIM_THRESHOLD = 64 << 20
 @functools.cache
 def tune() -> str:
     """Pin the thresholds (once per process); returns what was done, in a few words."""
-    if os.environ.get("BPNN_XP_MALLOC", "").strip().lower() in ("default", "off", "0"):
+    if environment.malloc() == "default":
         return "glibc defaults (BPNN_XP_MALLOC=default)"
     if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
         return "the platform's defaults (not glibc)"

@@ -188,11 +188,23 @@ def _numpy_fast_class() -> type[Kernels]:
         return NumpyKernels
     from . import mkl_blas
 
-    if not mkl_blas.installed():  # not installed or turned off: NumPy's own BLAS (MKL loads on first big product)
+    if not mkl_blas.installed():  # not installed or turned off: NumPy's own BLAS (MKL loads at the first product)
+        _say_if_mkl_was_asked_for()
         return NumbaKernels
     from .mkl_kernels import MklKernels
 
     return MklKernels
+
+
+def _say_if_mkl_was_asked_for() -> None:
+    """BPNN_XP_BLAS=mkl where MKL is missing: one warning with the fix, then NumPy's BLAS."""
+    import warnings
+
+    from . import environment, mkl_blas
+
+    if environment.blas() == "mkl":
+        reason = mkl_blas.status().removeprefix("not used: ")
+        warnings.warn(f"BPNN_XP_BLAS=mkl, but oneMKL cannot be used ({reason}); using NumPy's BLAS", UserWarning, stacklevel=4)
 
 
 def kernels_for(xp: Any, fast: bool = True) -> Kernels:

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import ctypes
 import functools
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -85,7 +84,9 @@ def library() -> ctypes.CDLL:
 
 def turned_off() -> bool:
     """BPNN_XP_BLAS=openblas (or numpy/off) asks for NumPy's own BLAS even where MKL is installed."""
-    return os.environ.get("BPNN_XP_BLAS", "").strip().lower() in ("openblas", "numpy", "off")
+    from .environment import blas
+
+    return blas() == "openblas"
 
 
 def installed() -> bool:
