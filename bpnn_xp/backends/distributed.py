@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -70,6 +71,9 @@ class SingleProcess:
 
     def __repr__(self) -> str:
         return "SingleProcess()"
+
+
+ABORT_GRACE_S = 0.5  # seconds between the failing rank's message and MPI_Abort
 
 
 class MPIComm:
@@ -186,6 +190,7 @@ class MPIComm:
             code = 1
         sys.stderr.write(text)
         sys.stderr.flush()
+        time.sleep(ABORT_GRACE_S)  # let the launcher forward the line: MPI_Abort tears its I/O down (lost in 2 of 25 runs)
         self.comm.Abort(code)
         os._exit(code)  # some MPIs (MPICH 5) return from MPI_Abort while the launcher tears the job down
 
