@@ -15,26 +15,15 @@ chose TBB or workqueue, they keep ``numba_kernels``' rule (half the CPUs).
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import numba
 import numpy as np
 
 from . import mkl_blas
-from .numba_kernels import PARALLEL_MIN, NumbaKernels
+from .numba_kernels import PARALLEL_MIN, NumbaKernels, usable_cpus
 
-
-def _all_threads() -> int:
-    """Every usable CPU, capped by NUMBA_NUM_THREADS."""
-    try:
-        usable = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        usable = os.cpu_count() or 1
-    return max(1, min(usable, numba.config.NUMBA_NUM_THREADS))
-
-
-THREADS = _all_threads()
+THREADS = max(1, min(usable_cpus(), numba.config.NUMBA_NUM_THREADS))  # every usable CPU, capped by numba
 _STATE: dict[str, Any] = {"active": False, "failed": None}  # per process: MKL loaded, or why it cannot be
 
 
@@ -103,15 +92,7 @@ class MklKernels(NumbaKernels):
             out = np.empty(a.shape[1], a.dtype)
         elif out.shape != (a.shape[1],) or out.dtype != a.dtype or out.strides != (a.itemsize,):
             return super().sum_rows_into(out, a)
-        return out if mkl_blas.column_sums(a, self._ones_for(a.shape[0], a.dtype), out) else super().sum_rows_into(out, a)
-
-    def _ones_for(self, rows: int, dtype: np.dtype) -> np.ndarray:
-        """A cached vector of ``rows`` ones."""
-        key = (rows, dtype)
-        ones = self._ones.get(key)
-        if ones is None:
-            ones = self._ones[key] = np.ones(rows, dtype)
-        return ones
+        return out if mkl_blas.column_sums(a, self._ones_vector(a.shape[0], a.dtype), out) else super().sum_rows_into(out, a)
 
     def _transposed_scratch(self, shape: tuple[int, int], dtype: np.dtype) -> np.ndarray:
         """Reusable scratch for (B^T A), the transpose of an output of ``shape``."""

@@ -42,6 +42,14 @@ _JIT = {"fastmath": False, "cache": True, "nogil": True}
 PARALLEL_MIN = 1 << 14  # below this many elements a serial loop beats waking the thread pool
 
 
+def usable_cpus() -> int:
+    """The CPUs this process may run on (its affinity mask where the OS has one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
 def _thread_count() -> int:
     """Threads for the fused loops: NUMBA_NUM_THREADS if set, else half the usable CPUs; at least 1.
 
@@ -49,10 +57,7 @@ def _thread_count() -> int:
     box, 2 threads made Adam stall for milliseconds (the pool waits on a descheduled thread) while
     1 thread gave a steady ~125 µs (NumPy ``out=``: ~370 µs).
     """
-    try:
-        usable = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        usable = os.cpu_count() or 1
+    usable = usable_cpus()
     wanted = numba.config.NUMBA_NUM_THREADS if "NUMBA_NUM_THREADS" in os.environ else usable // 2
     return max(1, min(wanted, usable, numba.config.NUMBA_NUM_THREADS))
 

@@ -84,11 +84,15 @@ class NumpyKernels(Kernels):
         """Column sums into ``out`` as one GEMV, ``ones @ a`` (see the module docstring for why)."""
         if a.ndim != 2 or a.dtype not in (np.float32, np.float64) or a.shape[0] == 0:
             return np.sum(a, axis=0, out=out)
-        key = (a.shape[0], a.dtype)
+        return np.matmul(self._ones_vector(a.shape[0], a.dtype), a, out=out)
+
+    def _ones_vector(self, rows: int, dtype: np.dtype) -> np.ndarray:
+        """A cached vector of ``rows`` ones (the GEMV column sums' left operand)."""
+        key = (rows, np.dtype(dtype))
         ones = self._ones.get(key)
         if ones is None:
-            ones = self._ones[key] = np.ones(a.shape[0], a.dtype)
-        return np.matmul(ones, a, out=out)
+            ones = self._ones[key] = np.ones(rows, dtype)
+        return ones
 
     def bias_activation(self, z: np.ndarray, b: np.ndarray, activation: object, out: np.ndarray | None = None) -> np.ndarray:
         """The reference's z += b and a = g(z), written in place into ``out`` (else one new array).
