@@ -75,6 +75,9 @@ def friendly_errors(command: Callable[..., Any]) -> Callable[..., Any]:
             if "OutOfMemory" in type(exc).__name__ or "out of memory" in str(exc).lower():
                 error(f"the device ran out of memory ({type(exc).__name__}); {hint}")
                 raise typer.Exit(2) from None
+            if backends.gpu_probe.is_gpu_library_error(exc):  # NVRTC, cuBLAS, the driver: advice, not a traceback
+                error(backends.gpu_probe.gpu_failure_advice(exc))
+                raise typer.Exit(2) from None
             raise
 
     return wrapper

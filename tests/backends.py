@@ -18,11 +18,33 @@ from array_api_compat import device as device_of
 from bpnn_xp import backends
 
 
-def _cuda_reason() -> str | None:
+def cuda_skip_reason() -> str | None:
+    """Why the CuPy/CUDA variants skip here (None: a GPU that passes the trial computation)."""
     if importlib.util.find_spec("cupy") is None:
         return "CuPy is not installed (pip install 'bpnn_xp[cuda12]')"
-    if backends.cupy_gpu_count() == 0:
-        return "CuPy is installed but no CUDA GPU is visible"
+    from bpnn_xp.backends import gpu_probe
+
+    problem = gpu_probe.cuda_problem(0)  # a GPU that is counted but cannot compute skips too, with the reason
+    return f"no usable CUDA GPU: {problem}" if problem else None
+
+
+def array_api_check_skip_reason(check: Any) -> str | None:
+    """Why one of scikit-learn's array-API checks must skip here: it wants torch on CUDA or CuPy, and they do not work.
+
+    scikit-learn runs its torch-cuda variants whenever ``torch.backends.cuda.is_built()`` (true for PyPI's default
+    torch even without a GPU) and its CuPy variants whenever CuPy imports; both then die on the missing driver.
+    """
+    keywords = getattr(check, "keywords", {})
+    places = [(keywords.get("array_namespace"), keywords.get("device_name"))]
+    places += [tuple(keywords[k])[:2] for k in ("other_ns_and_device", "X_ns_and_device") if k in keywords]
+    from bpnn_xp.backends import gpu_probe
+
+    if any(ns == "torch" and str(dev).startswith("cuda") for ns, dev in places):
+        problem = gpu_probe.torch_cuda_problem()
+        if problem:
+            return f"needs torch on a CUDA GPU: {problem}"
+    if any(ns == "cupy" for ns, _ in places):
+        return cuda_skip_reason()
     return None
 
 
@@ -38,7 +60,7 @@ DEVICES = [
         None if importlib.util.find_spec("array_api_strict") else "array-api-strict is not installed (pip install '.[test]')",
     ),
     _param("torch", None if importlib.util.find_spec("torch") else "torch is not installed (pip install '.[torch]')"),
-    _param("cuda", _cuda_reason(), pytest.mark.gpu),
+    _param("cuda", cuda_skip_reason(), pytest.mark.gpu),
 ]
 DTYPES = ["float64", "float32"]
 

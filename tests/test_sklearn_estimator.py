@@ -25,14 +25,11 @@ from bpnn_xp import backends, checkpoint, workflow
 from bpnn_xp.config import TrainConfig
 from bpnn_xp.errors import BpnnValueError, DataFileError
 from bpnn_xp.sklearn import BpnnClassifier, BpnnRegressor, load
+from tests.backends import array_api_check_skip_reason, cuda_skip_reason
 
 HAS_TORCH = importlib.util.find_spec("torch") is not None
 HAS_STRICT = importlib.util.find_spec("array_api_strict") is not None
-NO_GPU = (
-    "CuPy is not installed (pip install 'bpnn_xp[cuda12]')"
-    if importlib.util.find_spec("cupy") is None
-    else ("CuPy sees no CUDA GPU" if backends.cupy_gpu_count() == 0 else None)
-)
+NO_GPU = cuda_skip_reason()
 SMALL = {"hidden_layer_sizes": (16,), "max_iter": 100, "learning_rate_init": 0.01, "random_state": 0}
 
 
@@ -59,6 +56,9 @@ def quiet_fit(estimator, X, y):
 @parametrize_with_checks([BpnnClassifier(**SMALL), BpnnRegressor(**SMALL)])
 def test_sklearn_estimator_checks(estimator, check):
     """Every check passes; only checks for hardware or libraries absent here skip (their own reason)."""
+    reason = array_api_check_skip_reason(check)
+    if reason:
+        pytest.skip(reason)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         check(estimator)
@@ -380,3 +380,26 @@ def test_a_corrupt_estimator_record_is_named(tmp_path, blobs):
     checkpoint.save_model(tmp_path / "bad2", est.network_, {k: meta[k] for k in ("config", "dataset", "metrics", "estimator")})
     with pytest.raises(DataFileError, match="bad2.*unknown optimizer"):
         load(tmp_path / "bad2")
+
+
+def test_cuda_checks_skip_when_torch_is_built_for_cuda_but_cannot_use_it(monkeypatch):
+    """PyPI's default torch on a machine without a GPU: is_built() is true, the device is not usable."""
+    torch = pytest.importorskip("torch")
+    from functools import partial
+
+    from sklearn.utils._array_api import yield_mixed_namespace_input_permutations
+    from sklearn.utils.estimator_checks import check_array_api_input, check_array_api_mixed_inputs
+
+    monkeypatch.setattr(torch.backends.cuda, "is_built", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setenv("SCIPY_ARRAY_API", "1")
+    single = partial(check_array_api_input, array_namespace="torch", device_name="cuda", dtype_name="float32")
+    mixed = [partial(check_array_api_mixed_inputs, other_ns_and_device=other, X_ns_and_device=x)
+             for other, x, _ in yield_mixed_namespace_input_permutations() if "cuda" in (other.device, x.device)]  # fmt: skip
+    with pytest.raises(Exception) as unguarded:  # without our skip, scikit-learn runs it and it fails
+        single("BpnnClassifier", BpnnClassifier(**SMALL))
+    assert "Skip" not in type(unguarded.value).__name__
+    for check in [single, *mixed]:
+        assert "needs torch on a CUDA GPU" in str(array_api_check_skip_reason(check))
+        with pytest.raises(pytest.skip.Exception, match="torch.cuda.is_available"):
+            test_sklearn_estimator_checks(BpnnClassifier(**SMALL), check)

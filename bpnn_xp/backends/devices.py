@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,6 +16,7 @@ import array_api_compat
 import numpy as np
 
 from ..errors import DeviceError, unknown_name
+from . import gpu_probe
 
 DEVICE_HELP = "cpu, cuda, cuda:N, auto, array-api-strict[:DEVICE], torch, torch:cuda:N, torch:mps"
 DTYPES = ("float32", "float64")
@@ -87,9 +89,9 @@ def resolve_device(spec: str = "cpu") -> Backend:
     if spec in ("cpu", "numpy"):
         return _numpy_backend()
     if spec == "auto":
-        return resolve_device("cuda") if cupy_gpu_count() > 0 else _numpy_backend()
+        return _auto_backend()
     if spec == "cuda" or spec.startswith("cuda:") or spec == "cupy":
-        return _cupy_backend(_device_index(spec))
+        return _cupy_backend(_device_index(spec), probe=True)
     if spec == "array-api-strict" or spec.startswith("array-api-strict:"):
         return _strict_backend(spec.partition(":")[2])
     if spec == "torch" or spec.startswith("torch:"):
@@ -102,6 +104,16 @@ def _device_index(spec: str) -> int:
     if not index.isdigit():
         raise DeviceError(f"bad GPU index in device {spec!r}; write cuda:N with N a number, e.g. cuda:0")
     return int(index)
+
+
+def _auto_backend() -> Backend:
+    """GPU 0 when CuPy computes correctly there, else the CPU (with a note when CuPy is installed but fails)."""
+    problem = gpu_probe.cuda_problem(0)
+    if problem is None:
+        return _cupy_backend(0, probe=False)
+    if importlib.util.find_spec("cupy") is not None:
+        warnings.warn(f"--device auto: using the CPU because {problem}", UserWarning, stacklevel=3)
+    return _numpy_backend()
 
 
 def _numpy_backend() -> Backend:
@@ -122,7 +134,8 @@ def cupy_gpu_count() -> int:
         return 0
 
 
-def _cupy_backend(index: int) -> Backend:
+def _cupy_backend(index: int, probe: bool = False) -> Backend:
+    """GPU ``index`` through CuPy; with ``probe``, first a trial computation (once per process) that must pass."""
     if importlib.util.find_spec("cupy") is None:
         raise DeviceError(
             "device 'cuda' needs CuPy, which is not installed; install it with "
@@ -131,12 +144,16 @@ def _cupy_backend(index: int) -> Backend:
         )
     count = cupy_gpu_count()
     if count == 0:
+        reason = gpu_probe.cuda_problem(0) if probe else None
         raise DeviceError(
-            "CuPy is installed but sees no CUDA GPU (no driver or no device); use --device cpu. "
+            f"CuPy is installed but sees no CUDA GPU ({reason or 'no driver or no device'}); use --device cpu. "
             f"Available here: {', '.join(available_device_names())}"
         )
     if index >= count:
         raise DeviceError(f"GPU index {index} is out of range: this machine has {count} GPU(s), cuda:0..cuda:{count - 1}")
+    problem = gpu_probe.cuda_problem(index) if probe else None
+    if problem is not None:
+        raise DeviceError(f"cuda:{index} cannot be used: {problem}; or use --device cpu")
     import array_api_compat.cupy as xp  # array_namespace(cupy.empty(0)) would touch GPU 0
     import cupy
 
@@ -256,14 +273,20 @@ def describe_backends() -> list[dict[str, str]]:
             continue
         devices = [n for n in available_device_names() if n.startswith(label.split("-")[0])]
         if module == "cupy":
-            devices = [n for n in available_device_names() if n.startswith("cuda")]
-            usable = "yes" if devices else "no GPU visible"
-            if devices:
-                devices = [f"{d} ({_cupy_device_name(int(d[5:]))})" for d in devices]
+            usable, devices = _cupy_usable()
         else:
             usable = "yes"
         rows.append({"backend": label, "version": version, "usable": usable, "devices": ", ".join(devices) or "-"})
     return rows
+
+
+def _cupy_usable() -> tuple[str, list[str]]:
+    """'yes' when every GPU passes the trial computation (else the first problem), and the GPUs by name."""
+    indices = range(cupy_gpu_count())
+    if not indices:
+        return f"no: {gpu_probe.cuda_problem(0)}", []
+    problems = [p for p in (gpu_probe.cuda_problem(i) for i in indices) if p is not None]
+    return ("yes" if not problems else f"no: {problems[0]}"), [f"cuda:{i} ({_cupy_device_name(i)})" for i in indices]
 
 
 def _cupy_device_name(index: int) -> str:
