@@ -66,7 +66,8 @@ def friendly_errors(command: Callable[..., Any]) -> Callable[..., Any]:
             error(str(exc))
             raise typer.Exit(1) from None
         except BpnnError as exc:
-            error(str(exc))
+            if not getattr(exc, "quiet", False):  # raised on every MPI rank alike: rank 0 alone says it
+                error(str(exc))
             raise typer.Exit(2) from None
         except MemoryError:
             error(f"out of memory; {hint}")

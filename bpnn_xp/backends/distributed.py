@@ -41,6 +41,14 @@ LAUNCHER_VARIABLES = (
 )
 
 
+class GpuReduceUnavailable(DeviceError):
+    """The --gpu-reduce asked for cannot work here; raised on every rank, said once (``quiet`` on ranks > 0)."""
+
+    def __init__(self, message: str, quiet: bool = False) -> None:
+        super().__init__(message)
+        self.quiet = quiet
+
+
 class SingleProcess:
     """The communicator of a run without MPI: one rank; every collective is the identity."""
 
@@ -92,6 +100,27 @@ class MPIComm:
         self.gpu_reduce = gpu_reduce
         self._nccl: Any = None
         self._nccl_device: int | None = None
+        self.check_gpu_reduce()
+
+    def check_gpu_reduce(self) -> None:
+        """Refuse an unusable --gpu-reduce on every rank before any work starts (rank 0 alone says why)."""
+        from . import gpu_probe
+
+        problem = None
+        if self.gpu_reduce == "nccl":
+            problem = gpu_probe.nccl_problem()
+        elif self.gpu_reduce == "cuda-aware":
+            problem = gpu_probe.cuda_aware_mpi_problem(self.MPI)
+        if not self._anyone(problem is not None):
+            return
+        message = problem or f"--gpu-reduce {self.gpu_reduce} cannot work on another rank's node; use --gpu-reduce host"
+        raise GpuReduceUnavailable(message, quiet=self.rank != 0)
+
+    def _anyone(self, flag: bool) -> bool:
+        """True on every rank when ``flag`` is true on at least one (a collective: every rank must call it)."""
+        flags = np.array([int(flag)], dtype=np.int32)
+        self.comm.Allreduce(self.MPI.IN_PLACE, flags, op=self.MPI.MAX)
+        return bool(flags[0])
 
     # ------------------------------------------------------------------ collectives
     def allreduce_sum(self, buffer: Any) -> Any:
@@ -208,23 +237,43 @@ class MPIComm:
 
     # ------------------------------------------------------------------ devices
     def device(self, spec: str) -> str:
-        """One GPU per rank: "cuda" / "auto" become cuda:<local rank> (modulo the GPUs here); others unchanged."""
+        """One GPU per rank: "cuda" / "auto" become cuda:<local rank> (modulo the GPUs here); "auto" takes the
+        CPU on every rank unless every rank's GPU passes the trial computation; an explicit cuda:N is checked."""
         spec = (spec or "cpu").strip().lower()
-        if spec not in ("cuda", "cupy", "auto") or self.size == 1:
+        if self.size == 1:
             return spec
+        if spec.startswith("cuda:"):
+            return self._explicit_gpu(spec)
+        if spec not in ("cuda", "cupy", "auto"):
+            return spec
+        from . import gpu_probe
         from .devices import cupy_gpu_count
 
         count = cupy_gpu_count()
+        if spec == "auto":
+            chosen = f"cuda:{self.local_rank % count}" if count else "cpu"
+            broken = count == 0 or gpu_probe.cuda_problem(self.local_rank % count) is not None
+            return "cpu" if self._anyone(broken) else chosen  # all ranks on one kind of device
         if count == 0:
-            if spec == "auto":
-                return "cpu"
             raise DeviceError("device 'cuda' asked for but CuPy sees no GPU on this node; use --device cpu")
+        self._check_gpus_per_rank(count, "--device cuda")
+        return f"cuda:{self.local_rank % count}"
+
+    def _explicit_gpu(self, spec: str) -> str:
+        """cuda:N puts every rank of this node on GPU N: refused where the reduction needs one GPU per rank."""
+        if self.gpu_reduce == "nccl" and self.local_size > 1:
+            raise DeviceError(
+                f"--device {spec} puts all {self.local_size} ranks of this node on one GPU, but NCCL needs one GPU per "
+                "rank; use --device cuda (rank i takes GPU i) or --gpu-reduce host"
+            )
+        return spec
+
+    def _check_gpus_per_rank(self, count: int, what: str) -> None:
         if self.gpu_reduce == "nccl" and self.local_size > count:
             raise DeviceError(
-                f"{self.local_size} ranks on this node but {count} GPU(s): NCCL needs one GPU per rank; "
+                f"{self.local_size} ranks on this node but {count} GPU(s): NCCL needs one GPU per rank ({what}); "
                 "start fewer ranks per node or use the host-staged reduction"
             )
-        return f"cuda:{self.local_rank % count}"
 
     def __repr__(self) -> str:
         return f"MPIComm(rank={self.rank}, size={self.size}, local_rank={self.local_rank}, gpu_reduce={self.gpu_reduce!r})"
@@ -273,6 +322,7 @@ def single_process() -> SingleProcess:
 __all__ = [
     "GPU_REDUCE_MODES",
     "Communicator",
+    "GpuReduceUnavailable",
     "MPIComm",
     "SingleProcess",
     "from_environment",

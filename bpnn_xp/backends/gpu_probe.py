@@ -13,6 +13,7 @@ import ctypes
 import importlib
 import importlib.util
 import os
+import warnings
 from typing import Any
 
 import numpy as np
@@ -96,7 +97,9 @@ def nccl_problem() -> str | None:
     if importlib.util.find_spec("cupy") is None:
         return f"--gpu-reduce nccl needs CuPy with NCCL; {CUDA_EXTRA}, or use --gpu-reduce host"
     try:
-        nccl = importlib.import_module("cupy.cuda.nccl")
+        with warnings.catch_warnings():  # CuPy warns (many lines) when libnccl is missing: we say it in one
+            warnings.simplefilter("ignore")
+            nccl = importlib.import_module("cupy.cuda.nccl")
     except Exception as exc:
         return f"--gpu-reduce nccl: CuPy's NCCL module fails to import ({type(exc).__name__}: {exc}); use --gpu-reduce host"
     if not getattr(nccl, "available", False):
@@ -111,7 +114,7 @@ def cuda_aware_mpi_problem(mpi_module: Any, environ: dict[str, str] | None = Non
     if environ.get(TRUST_CUDA_AWARE, "").strip() == "1":
         return None
     answer = query_cuda_support(mpi_module)
-    library = (mpi_module.Get_library_version().splitlines() or ["an unknown MPI"])[0].strip()
+    library = " ".join((mpi_module.Get_library_version().splitlines() or ["an unknown MPI"])[0].split())
     if answer == 1:
         return None
     if answer == 0:
