@@ -13,6 +13,7 @@ import bpnn_xp
 from bpnn_xp import Network, Trainer, backends, evaluate
 from bpnn_xp.cli import app
 from bpnn_xp.config import TrainConfig
+from bpnn_xp.engine import gradcheck, training
 from bpnn_xp.engine.costs import get_cost
 from bpnn_xp.errors import BpnnValueError
 from bpnn_xp.workflow import predict_classes, run_training
@@ -25,16 +26,32 @@ def test_version_comes_from_the_installed_metadata():
 
 def test_engine_entry_points_run_inside_the_arrays_device_context(monkeypatch, backend):
     """CuPy allocates on the current GPU: every entry point must enter the context of its arrays' device."""
-    entered = []
+    entered, depth = [], [0]
 
+    @contextlib.contextmanager
     def recording_context(array):
         entered.append(backends.backend_of(array).device)
-        return contextlib.nullcontext()
+        depth[0] += 1
+        try:
+            yield
+        finally:
+            depth[0] -= 1
+
+    def inside(function):
+        """``function``, asserting it runs inside a device context (it allocates on the current device)."""
+        def wrapped(*args, **kwargs):
+            assert depth[0] > 0, f"{function.__name__} ran outside any device context"
+            return function(*args, **kwargs)
+        return wrapped
 
     monkeypatch.setattr(backends, "device_context", recording_context)
+    monkeypatch.setattr(gradcheck, "relative_difference", inside(gradcheck.relative_difference))
+    monkeypatch.setattr(training, "_check_training_data", inside(training._check_training_data))
     net = random_network(backend, [4, 5, 3], "relu")
     X, Y = random_problem(backend, [4, 5, 3])
     checks = {
+        "check_training_data": lambda: training.check_training_data(net, X, Y),
+        "gradient_check": lambda: gradcheck.gradient_check(net, X[:3, ...], Y[:3, ...]),
         "fit": lambda: Trainer(net, "adam", batch_size=4).fit(X, Y, epochs=1),
         "evaluate": lambda: evaluate(net, X, Y),
         "optimizer step": lambda: Trainer(net, "momentum").optimizer.step(net.params, net.backprop(X, Y)[1]),

@@ -53,5 +53,6 @@ def relative_difference(a: Any, b: Any) -> float:
 
 def gradient_check(network: Network, X: Any, Y: Any, l2: float = 0.0, l1: float = 0.0, eps: float = 1e-5) -> float:
     """Relative difference between the numerical and the backprop gradient of ``network`` on (X, Y)."""
-    _, grads = network.backprop(X, Y, l2=l2, l1=l1)
-    return relative_difference(numerical_gradient(network, X, Y, l2, l1, eps), network.flatten(grads))
+    with backends.device_context(network.weights[0]):  # the difference and norms allocate on the current GPU
+        _, grads = network.backprop(X, Y, l2=l2, l1=l1)
+        return relative_difference(numerical_gradient(network, X, Y, l2, l1, eps), network.flatten(grads))

@@ -447,6 +447,12 @@ class Trainer:
 
 
 def check_training_data(network: Network, X: Any, Y: Any) -> None:
+    """The checks of ``_check_training_data``, inside the network's device context (on cuda:1 they must not touch GPU 0)."""
+    with backends.device_context(network.weights[0]):
+        _check_training_data(network, X, Y)
+
+
+def _check_training_data(network: Network, X: Any, Y: Any) -> None:
     """(X, Y) fit the network: arrays on its namespace, device and dtype, matching shapes, finite
     values, and targets the cost can use. Otherwise one line that names the problem and the fix."""
     for name, array in (("X", X), ("Y", Y)):
