@@ -86,3 +86,17 @@ def test_a_gpu_library_error_during_training_is_one_line(monkeypatch, tmp_path):
     monkeypatch.setattr(workflow, "run_training", fail)
     result = CliRunner().invoke(app, ["train", "--dataset", "blobs", "--epochs", "1", "--out", str(tmp_path / "run")])
     assert result.exit_code == 2 and "could not compile a kernel" in result.output and "Traceback" not in result.output
+
+
+def test_the_cuda_extras_pull_the_libraries_the_probe_asks_for():
+    """[cuda12]/[cuda13] bring CuPy's CUDA libraries ([ctk]: NVRTC, cuBLAS) and NCCL, as the advice says."""
+    from pathlib import Path
+
+    tomllib = pytest.importorskip("tomllib", reason="tomllib comes with Python 3.11")
+    project = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())["project"]
+    extras = project["optional-dependencies"]
+    for major in ("12", "13"):
+        names = [requirement.split(";")[0].split(">")[0] for requirement in extras[f"cuda{major}"]]
+        assert names == [f"cupy-cuda{major}x[ctk]", f"nvidia-nccl-cu{major}"], names
+        assert f"[cuda{major}]" in gpu_probe.CUDA_EXTRA
+    assert "nvidia-nccl-cu12" in str(gpu_probe.nccl_problem() or "nvidia-nccl-cu12")
