@@ -61,7 +61,8 @@ def friendly_errors(command: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
-            return command(*args, **kwargs)
+            with warnings_as_notes():  # e.g. "--device auto: using the CPU because ..." as one note line
+                return command(*args, **kwargs)
         except DivergenceError as exc:
             error(str(exc))
             raise typer.Exit(1) from None
