@@ -84,6 +84,9 @@ def markdown(results: dict[str, Any]) -> str:
     """The results as a page: machine, versions, targets, then one table per (network, batch)."""
     gpu, v = results["gpu"], results["versions"]
     lines = ["# GPU training throughput: bpnn_xp beside torch and JAX", ""]
+    if not results.get("complete", True):
+        lines += [f"**INCOMPLETE: stopped after {len(results['cases'])} case(s) (a time limit?); the targets of the "
+                  "missing cases are NOT MEASURED.**", ""]
     if results["trial"]:
         lines += ["**TRIAL RUN (--quick): tiny sizes, one round. It proves the harness runs; it measures nothing.**", ""]
     lines += [f"- command: `{results['command']}`", f"- date: {results['date']}, commit {results['git']['commit'][:10]}"

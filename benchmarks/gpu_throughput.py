@@ -168,8 +168,8 @@ def gpu_facts(device: str) -> dict[str, Any]:
             "compute_capability": f"{props['major']}.{props['minor']}"}  # fmt: skip
 
 
-def measure(args: argparse.Namespace, argv: list[str] | None) -> dict[str, Any]:
-    """The whole measurement as one results dict."""
+def measure(args: argparse.Namespace, argv: list[str] | None, save: Any = None) -> dict[str, Any]:
+    """The whole measurement as one results dict; ``save(results)`` after each case, so a time limit loses little."""
     networks = QUICK["networks"] if args.quick else NETWORKS
     batches = QUICK["batches"] if args.quick else BATCHES
     rows = QUICK["rows"] if args.quick else ROWS
@@ -177,18 +177,26 @@ def measure(args: argparse.Namespace, argv: list[str] | None) -> dict[str, Any]:
         args.rounds = min(args.rounds, QUICK["rounds"])
     library = "cupy" if args.device.startswith("cuda") else "numpy"
     peak = gpu_peers.matmul_peak(library, args.device, QUICK["peak_n"] if args.quick else 8192)
-    cases = []
+    results = _header(args, argv, peak)
     for name, sizes in networks.items():
         for batch in batches:
             case = measure_case(name, sizes, batch, args, rows)
             analyse(case, peak)
-            cases.append(case)
+            results["cases"].append(case)
+            if save is not None:
+                save(results)
+    results["complete"] = True
+    return results
+
+
+def _header(args: argparse.Namespace, argv: list[str] | None, peak: float) -> dict[str, Any]:
+    """Everything about the run but its cases."""
     other = {name: _version(name) for name in ("cupy-cuda12x", "cupy-cuda13x", "jax", "jaxlib")}
     return {"benchmark": "gpu_throughput", "trial": args.quick, "device": args.device,
             "date": dt.datetime.now(dt.timezone.utc).isoformat(),
             "command": "python -m benchmarks.gpu_throughput " + " ".join(argv if argv is not None else sys.argv[1:]),
             "machine": machine_info(), "gpu": gpu_facts(args.device), "versions": {**versions(), **other}, "git": git_state(),
-            "matmul_peak_gflops": peak, "rounds": args.rounds, "cases": cases}  # fmt: skip
+            "matmul_peak_gflops": peak, "rounds": args.rounds, "cases": [], "complete": False}  # fmt: skip
 
 
 def _version(name: str) -> str:
@@ -205,15 +213,19 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
     if args.device.startswith("cuda"):  # an empty kernel cache: the first epoch shows what NVRTC costs a new user
         os.environ.setdefault("CUPY_CACHE_DIR", tempfile.mkdtemp(prefix="bpnn-cupy-cache-"))
-    results = measure(args, argv)
-    results["targets"] = gpu_report.targets(results)
     folder = args.out or (RESULTS_DIR if args.write_results else Path(tempfile.mkdtemp(prefix="bpnn-gpu-bench-")))
     folder.mkdir(parents=True, exist_ok=True)
     stem = f"gpu_throughput_{'cuda' if args.device.startswith('cuda') else 'cpu'}{'_quick' if args.quick else ''}"
-    from bpnn_xp.files import atomic_write
 
-    atomic_write(folder / f"{stem}.json", (json.dumps(results, indent=1, default=str) + "\n").encode())
-    atomic_write(folder / f"{stem}.md", gpu_report.markdown(results).encode())
+    def save(results: dict[str, Any]) -> None:
+        from bpnn_xp.files import atomic_write
+
+        results["targets"] = gpu_report.targets(results)
+        atomic_write(folder / f"{stem}.json", (json.dumps(results, indent=1, default=str) + "\n").encode())
+        atomic_write(folder / f"{stem}.md", gpu_report.markdown(results).encode())
+
+    results = measure(args, argv, save)
+    save(results)
     print(f"results: {folder / stem}.json and .md")
     return results
 
