@@ -25,10 +25,13 @@ def time_calls(fn: Callable[[], Any], library: str, device: str, repeat: int, wa
     if device.startswith("cuda") and library == "cupy":
         from cupyx.profiler import benchmark
 
-        result = benchmark(fn, n_repeat=repeat, n_warmup=warmup)
+        result = benchmark(fn, n_repeat=repeat, n_warmup=warmup, devices=(int(device.partition(":")[2] or 0),))
         return {"cpu": [float(t) for t in result.cpu_times], "gpu": [float(t) for t in result.gpu_times[0]]}
     if device.startswith("cuda") and library == "torch":
-        return _torch_events(fn, repeat, warmup)
+        import torch
+
+        with torch.cuda.device(int(device.partition(":")[2] or 0)):
+            return _torch_events(fn, repeat, warmup)
     for _ in range(warmup):
         fn()
     cpu = []
