@@ -53,7 +53,7 @@ def test_cuda_without_gpu_or_out_of_range(monkeypatch):
     """Simulate CuPy present with 0 or 1 GPUs: the errors say what is available."""
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: object() if name == "cupy" else None)
     monkeypatch.setattr(devices, "cupy_gpu_count", lambda: 0)
-    with pytest.raises(DeviceError, match="sees no CUDA GPU.*use --device cpu"):
+    with pytest.raises(DeviceError, match="sees no usable CUDA GPU: .*use --device cpu"):
         backends.resolve_device("cuda:0")
     monkeypatch.setattr(devices, "cupy_gpu_count", lambda: 1)
     with pytest.raises(DeviceError, match=r"GPU index 3 is out of range: this machine has 1 GPU\(s\), cuda:0..cuda:0"):

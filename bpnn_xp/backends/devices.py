@@ -144,10 +144,9 @@ def _cupy_backend(index: int, probe: bool = False) -> Backend:
         )
     count = cupy_gpu_count()
     if count == 0:
-        reason = gpu_probe.cuda_problem(0) if probe else None
+        reason = (gpu_probe.cuda_problem(0) if probe else None) or "no driver or no device"
         raise DeviceError(
-            f"CuPy is installed but sees no CUDA GPU ({reason or 'no driver or no device'}); use --device cpu. "
-            f"Available here: {', '.join(available_device_names())}"
+            f"CuPy sees no usable CUDA GPU: {reason}; or use --device cpu (available here: {', '.join(available_device_names())})"
         )
     if index >= count:
         raise DeviceError(f"GPU index {index} is out of range: this machine has {count} GPU(s), cuda:0..cuda:{count - 1}")

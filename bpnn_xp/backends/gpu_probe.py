@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-CUDA_EXTRA = "pip install 'bpnn_xp[cuda12]' (CUDA 12 driver) or 'bpnn_xp[cuda13]' (CUDA 13 driver)"
+CUDA_EXTRA = "pip install 'bpnn_xp[cuda12]' (or [cuda13] for a CUDA 13 driver)"
 TRUST_CUDA_AWARE = "BPNN_XP_CUDA_AWARE_MPI"  # =1: the user vouches for an MPI that cannot be asked
 _PROBED: dict[int, str | None] = {}  # GPU index -> problem (None: works); one trial per process
 
