@@ -128,7 +128,7 @@ nccl_one_rank() {
 export -f environment install_wheels cli_end_to_end find_mpiexec mpi_two_ranks nccl_one_rank
 stage "environment" 60 any environment
 stage "install" 60 any install_wheels
-stage "gpu tests" 120 gpu "$PY" -m pytest -q -x -m gpu -p no:cacheprovider
+stage "gpu tests" 120 gpu "$PY" -m pytest -q --maxfail=10 -m gpu -p no:cacheprovider
 stage "sklearn cupy-cuda checks" 60 gpu "$PY" -m pytest -q -p no:cacheprovider tests/test_sklearn_estimator.py -k "cupy or cuda"
 stage "numpy vs cupy" 60 gpu "$PY" scripts/gpu_check_tools.py compare --device "$DEVICE"
 stage "cli cuda" 60 gpu cli_end_to_end "$DEVICE"
