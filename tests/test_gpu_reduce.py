@@ -84,14 +84,27 @@ def test_the_reduction_check_votes_and_only_rank_0_speaks(monkeypatch):
     assert refused.value.quiet
 
 
+def expected_problem(mode: str) -> str | None:
+    """What this machine's NCCL or MPI answers, asked in this process (None: the reduction can work here)."""
+    if mode == "nccl":
+        return gpu_probe.nccl_problem()
+    from mpi4py import MPI
+
+    return gpu_probe.cuda_aware_mpi_problem(MPI, environ={})
+
+
 @needs_mpi
-@pytest.mark.parametrize("mode,message", [("nccl", "--gpu-reduce nccl"), ("cuda-aware", "--gpu-reduce cuda-aware")])
-def test_two_ranks_refuse_an_unusable_reduction_in_one_line_before_work(tmp_path, mode, message, monkeypatch):
+@pytest.mark.parametrize("mode", ["nccl", "cuda-aware"])
+def test_two_ranks_refuse_an_unusable_reduction_in_one_line_before_work(tmp_path, mode, monkeypatch):
+    """Here (no libnccl; the mpich wheel) both are refused; where they work, the run goes through."""
     monkeypatch.delenv(gpu_probe.TRUST_CUDA_AWARE, raising=False)
     out = tmp_path / "run"
     result = launch_cli("train", "--dataset", "blobs", "--hidden", "4", "--epochs", "1", "--device", "cpu",
                         "--gpu-reduce", mode, "--out", str(out), timeout=90)  # fmt: skip
+    if expected_problem(mode) is None:
+        assert result.returncode == 0, result.stderr
+        return
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert result.returncode == 2, result.stderr
-    assert len(errors) == 1 and message in errors[0], result.stderr
+    assert len(errors) == 1 and f"--gpu-reduce {mode}" in errors[0], result.stderr
     assert "Traceback" not in result.stderr and not out.exists()  # refused before any rank started work

@@ -1,6 +1,7 @@
 """Backends: device strings to namespaces and devices, host <-> device copies, the seeded host RNG,
 the device listing, and the kernels seam. The only package that names NumPy, CuPy or torch."""
 
+from . import gpu_probe
 from .devices import (
     DEVICE_HELP,
     DTYPES,
@@ -31,6 +32,7 @@ __all__ = [
     "describe_backends",
     "device_context",
     "from_host",
+    "gpu_probe",
     "host_rng",
     "kernels_for",
     "resolve_device",
