@@ -98,6 +98,8 @@ def markdown(results: dict[str, Any]) -> str:
               "- versions: " + ", ".join(f"{k} {val}" for k, val in sorted(v.items()) if val != "not installed"),
               f"- float32 matmul peak measured here: {results['matmul_peak_gflops']:,.0f} GFLOP/s; "
               f"{results['rounds']} interleaved round(s), one epoch each, medians with (min-max)",
+              "- torch compile = torch.compile(model, mode=\"reduce-overhead\") (forward and backward as CUDA graphs) "
+              "+ fused Adam; torch eager = Adam defaults (foreach); torch fused = Adam(fused=True)",
               "- first epoch: set-up plus the first epoch, with kernels compiled into an empty cache (NVRTC for CuPy, "
               "Inductor and CUDA-graph capture for torch.compile, XLA for JAX)", "",
               "## Targets (issue 20, item 5: on an H100)", "", "| target | status | detail |", "|---|---|---|"]  # fmt: skip
