@@ -213,6 +213,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
     if args.device.startswith("cuda"):  # an empty kernel cache: the first epoch shows what NVRTC costs a new user
         os.environ.setdefault("CUPY_CACHE_DIR", tempfile.mkdtemp(prefix="bpnn-cupy-cache-"))
+        from bpnn_xp import backends
+        from bpnn_xp.errors import DeviceError
+
+        try:
+            backends.resolve_device(args.device)  # the trial computation: a GPU that cannot compute is one line
+        except DeviceError as exc:
+            sys.exit(f"gpu_throughput: {exc}")
     folder = args.out or (RESULTS_DIR if args.write_results else Path(tempfile.mkdtemp(prefix="bpnn-gpu-bench-")))
     folder.mkdir(parents=True, exist_ok=True)
     stem = f"gpu_throughput_{'cuda' if args.device.startswith('cuda') else 'cpu'}{'_quick' if args.quick else ''}"

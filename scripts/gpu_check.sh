@@ -97,10 +97,26 @@ install_wheels() {
     "$PY" -c "import array_api_compat, typer, bpnn_xp; print('bpnn_xp imports from', bpnn_xp.__file__)"
 }
 
-cli_end_to_end() {
-    local dev=$1 run="$WORK/run-${1//:/_}"
+gpu_probe() {  # the trial computation --device cuda makes; every GPU stage after it means something only if it passes
+    "$PY" -c "import sys; from bpnn_xp.backends import gpu_probe; p = gpu_probe.cuda_problem(int(sys.argv[1])); \
+print(p or 'cuda:%s computes correctly' % sys.argv[1]); sys.exit(1 if p else 0)" "$GPU_INDEX"
+}
+
+pytest_on_gpu() {  # pytest, failing when the CUDA variants skipped (a skipped GPU test proves nothing)
+    local log="$WORK/pytest-$RANDOM.log"
+    "$PY" -m pytest -q -rs -p no:cacheprovider "$@" 2>&1 | tee "$log"
+    local status=${PIPESTATUS[0]}
+    if grep -qE "no usable CUDA GPU|CuPy is not installed|needs torch on a CUDA GPU" "$log"; then
+        echo "CUDA variants were skipped: this stage did not test the GPU"; return 1
+    fi
+    return "$status"
+}
+
+cli_end_to_end() {  # cli_end_to_end DEVICE EXPECTED: train, evaluate, predict; training must have run on EXPECTED
+    local dev=$1 expected=$2 run="$WORK/run-${1//:/_}"
     "$PY" -m bpnn_xp train --dataset digits --epochs 2 --device "$dev" --out "$run" --quiet --json > "$run.train.json" || return 1
-    "$PY" -c "import json,sys; m=json.load(open(sys.argv[1])); print('trained on', m['device'], 'val acc', m['val_accuracy'])" "$run.train.json"
+    "$PY" -c "import json,sys; m=json.load(open(sys.argv[1])); print('trained on', m['device'], 'val acc', m['val_accuracy']); \
+sys.exit(0 if m['device'] == sys.argv[2] else 'expected ' + sys.argv[2])" "$run.train.json" "$expected" || return 1
     "$PY" -m bpnn_xp evaluate "$run" --device "$dev" --json > "$run.eval.json" || return 1
     "$PY" -c "import numpy as np; from sklearn.datasets import load_digits; np.save('$run.x.npy', load_digits().data[:4].astype('float32'))"
     "$PY" -m bpnn_xp predict "$run" "$run.x.npy" --device "$dev" || return 1
@@ -125,14 +141,17 @@ nccl_one_rank() {
     "$mpiexec" -n 1 "$PY" scripts/gpu_check_tools.py nccl
 }
 
-export -f environment install_wheels cli_end_to_end find_mpiexec mpi_two_ranks nccl_one_rank
+GPU_INDEX=${DEVICE#cuda}; GPU_INDEX=${GPU_INDEX#:}; GPU_INDEX=${GPU_INDEX:-0}
+export DEVICE GPU_INDEX
+export -f environment install_wheels gpu_probe pytest_on_gpu cli_end_to_end find_mpiexec mpi_two_ranks nccl_one_rank
 stage "environment" 60 any environment
 stage "install" 60 any install_wheels
-stage "gpu tests" 120 gpu "$PY" -m pytest -q --maxfail=10 -m gpu -p no:cacheprovider
-stage "sklearn cupy-cuda checks" 60 gpu "$PY" -m pytest -q -p no:cacheprovider tests/test_sklearn_estimator.py -k "cupy or cuda"
+stage "gpu probe" 30 gpu gpu_probe
+stage "gpu tests" 120 gpu pytest_on_gpu --maxfail=10 -m gpu
+stage "sklearn cupy-cuda checks" 60 gpu pytest_on_gpu tests/test_sklearn_estimator.py -k "cupy or cuda"
 stage "numpy vs cupy" 60 gpu "$PY" scripts/gpu_check_tools.py compare --device "$DEVICE"
-stage "cli cuda" 60 gpu cli_end_to_end "$DEVICE"
-stage "cli auto" 45 gpu cli_end_to_end auto
+stage "cli cuda" 60 gpu cli_end_to_end "$DEVICE" "cuda:$GPU_INDEX"
+stage "cli auto" 45 gpu cli_end_to_end auto cuda:0
 stage "mpiexec 2 ranks, host reduce, one GPU" 60 gpu mpi_two_ranks cuda
 stage "nccl 1-rank allreduce" 30 gpu nccl_one_rank
 stage "benchmark" 200 gpu "$PY" -m benchmarks.gpu_throughput --device "$DEVICE" --out "$OUT"
@@ -140,7 +159,7 @@ if [ $GPU = 0 ]; then  # CPU stand-ins prove the script's own steps; they are na
     stand_in=torch
     "$PY" -c "import array_api_strict" 2> /dev/null && stand_in=array-api-strict:device1
     stage "numpy vs $stand_in (cpu stand-in)" 60 any "$PY" scripts/gpu_check_tools.py compare --device "$stand_in"
-    stage "cli cpu and auto (cpu stand-in)" 90 any bash -c 'cli_end_to_end cpu && cli_end_to_end auto'
+    stage "cli cpu and auto (cpu stand-in)" 90 any bash -c 'cli_end_to_end cpu cpu && cli_end_to_end auto cpu'
     stage "mpiexec 2 ranks, host reduce (cpu stand-in)" 60 any mpi_two_ranks cpu
     bench=(--device cpu --out "$OUT" --systems "bpnn_xp,torch eager")
     [ $SHORT = 1 ] && bench+=(--quick)
