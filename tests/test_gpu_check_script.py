@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-GPU_STAGES = ["gpu tests", "sklearn cupy-cuda checks", "numpy vs cupy", "cli cuda", "cli auto",
+GPU_STAGES = ["gpu probe", "gpu tests", "sklearn cupy-cuda checks", "numpy vs cupy", "cli cuda", "cli auto",
               "mpiexec 2 ranks, host reduce, one GPU", "nccl 1-rank allreduce", "benchmark"]  # fmt: skip
 
 
