@@ -19,9 +19,9 @@ GPU_STAGES = ["gpu probe", "gpu tests", "sklearn cupy-cuda checks", "numpy vs cu
 @pytest.mark.slow
 def test_the_gpu_check_proves_itself_on_the_cpu(tmp_path):
     pytest.importorskip("torch", reason="the benchmark stage compares against torch (pip install '.[torch]')")
-    env = dict(os.environ, OUT=str(tmp_path), PYTHON=sys.executable, BUDGET_S="90")
+    env = dict(os.environ, OUT=str(tmp_path), PYTHON=sys.executable, BUDGET_S="150")
     result = subprocess.run(["bash", str(ROOT / "scripts" / "gpu_check.sh"), "--device", "cpu", "--short"],
-                            capture_output=True, text=True, timeout=150, env=env, cwd=ROOT)  # fmt: skip
+                            capture_output=True, text=True, timeout=240, env=env, cwd=ROOT)  # fmt: skip
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     report = json.loads((tmp_path / "gpu_check.json").read_text())
     status = {s["stage"]: s["status"] for s in report["stages"]}
