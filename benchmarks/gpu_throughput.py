@@ -140,6 +140,7 @@ def analyse(case: dict[str, Any], peak_gflops: float) -> None:
         entry["gpu_step_us"] = summary([g for g in entry["gpu_us"] if g is not None]) if entry["gpu_us"][0] is not None else None
         rate = case["batch"] / (statistics.median(steps) / 1e6)
         entry["epoch_60k_ms"] = EPOCH_SAMPLES / rate * 1e3
+        entry["first_epoch_extra_s"] = entry["first_epoch_s"] - statistics.median(steps) * case["steps_per_epoch"] / 1e6
         entry["share_of_peak"] = flops * rate / 1e9 / peak_gflops if peak_gflops else None
     case["ratio_bpnn_xp_to"] = {}
     if ours.get("available"):
