@@ -207,7 +207,7 @@ def _decode(source: Path | BinaryIO, name: str, max_pixels: int | None = None) -
             f"{path} is too large to decode safely: over PIL.Image.MAX_IMAGE_PIXELS = {limit} pixels (a decompression bomb?)"
         ) from None
     except Image.UnidentifiedImageError:
-        raise DataFileError(f"{path} is not a readable image (no format Pillow reads: PNG, JPEG, GIF, BMP, TIFF, WebP...)") from None
+        raise DataFileError(f"{path} is not a readable image (not a format Pillow reads: PNG, JPEG, GIF, BMP, TIFF...)") from None
     except Exception as exc:  # Pillow raises many types (OSError, SyntaxError, ValueError...) for corrupt files
         raise DataFileError(f"{path} is not a readable image ({type(exc).__name__}: {exc})") from None
 

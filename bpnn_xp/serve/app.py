@@ -138,8 +138,11 @@ async def _form_file(request: Request, body: bytes) -> tuple[bytes, str]:
     files = [v for _, v in form.multi_items() if isinstance(v, UploadFile)]
     if len(files) != 1:
         raise InputError("the multipart form holds no image file; send one (curl -F image=@digit.png)", 422)
-    upload = files[0]
+    upload, name = files[0], (files[0].filename or "the upload")[:200]
     try:
-        return await upload.read(), upload.filename or "the upload"
+        kind = (upload.content_type or "").split(";")[0].strip().lower()
+        if kind and not kind.startswith(IMAGE_TYPES):
+            raise InputError(f"{name} is {kind}, not an image; send a PNG, JPEG, GIF, BMP, TIFF or WebP file", 415)
+        return await upload.read(), name
     finally:
         await form.close()

@@ -107,7 +107,7 @@ function send(body, type) {
   const mine = generation;
   inFlight = true;
   setState();
-  fetch("/predict", { method: "POST", headers: { "Content-Type": type }, body })
+  fetch("/predict", { method: "POST", headers: type ? { "Content-Type": type } : {}, body })
     .then(async (response) => {
       let data;
       try { data = await response.json(); } catch { data = { error: `the server answered ${response.status} without JSON` }; }
@@ -183,7 +183,9 @@ function useFile(file) {
     const w = bitmap.width * scale, h = bitmap.height * scale;
     ctx.drawImage(bitmap, (pad.width - w) / 2, (pad.height - h) / 2, w, h);
   }).catch(() => {});  // the server says what is wrong with a file the browser cannot show
-  send(file, file.type || "application/octet-stream");
+  const form = new FormData();
+  form.append("image", file, file.name);
+  send(form, null);  // a multipart form: the server names the file in its messages
 }
 
 document.getElementById("clear").addEventListener("click", clearPad);
@@ -199,6 +201,7 @@ pad.addEventListener("drop", (event) => {
 fetch("/model").then((r) => r.json()).then((info) => {
   const [height, width] = info.image_shape;
   seen.width = width; seen.height = height;
+  document.getElementById("seen-size").textContent = `(normalised, ${height}x${width})`;
   const accuracy = info.test_accuracy === null ? "" : `, ${(100 * info.test_accuracy).toFixed(1)}% on its test digits`;
   document.getElementById("model-info").textContent =
     `${info.model}: ${info.sizes.join("-")} network (${info.activations.join(", ") || "no hidden layer"}), `
