@@ -10,6 +10,7 @@ their largest magnitude.
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -177,3 +178,22 @@ def test_bpnn_export_on_a_trained_run_matches_bpnn_predict_and_leaves_the_run_al
     expected_classes, expected = bpnn_predict(checkpoint.load_model(tmp_path / "run"), X, tmp_path)
     np.testing.assert_array_equal(classes, expected_classes)
     assert np.abs(probabilities - expected).max() <= TOLERANCE
+
+
+def test_readme_onnxruntime_example_runs(tmp_path, monkeypatch, capsys):
+    """README's three lines of onnxruntime, on a digits model exported as README says."""
+    import re
+
+    from typer.testing import CliRunner
+
+    from bpnn_xp.cli import app
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    (code,) = [c for c in re.findall(r"```python\n(.+?)\n```", readme, flags=re.S) if "onnxruntime" in c]
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+    assert runner.invoke(app, ["train", "--epochs", "5", "--out", "runs/digits", "--quiet"]).exit_code == 0
+    assert runner.invoke(app, ["export", "runs/digits", "--format", "onnx", "--out", "digits.onnx"]).exit_code == 0
+    exec(compile(code, "README.md", "exec"), {})
+    printed = capsys.readouterr().out
+    assert printed.startswith("[0 1 2 3 4]"), printed  # the first five digits, read right
