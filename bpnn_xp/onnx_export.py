@@ -1,12 +1,13 @@
 """A saved model as one ONNX graph that takes raw pixels the way ``bpnn predict`` takes a .npy array.
 
 The graph holds the stored input convention (division by the pixel scale, the training split's standardisation)
-and the whole network (Gemm per layer, the hidden activations, the cost's output activation), in float32 at ONNX
-opset ``OPSET``. Its inputs are rows of ``features`` values in the training data's raw units (0..255 for MNIST,
-0..16 for the 8x8 digits), light ink on a dark page as the data was; redrawing a paint program's image (polarity,
-crop, centre of mass) is image processing outside the network and stays in ``bpnn predict``/``bpnn serve``.
-Outputs: ``probabilities`` (per class, as ``bpnn predict --json`` reports them) and ``class`` (int64 index) for a
-classifier; ``predictions`` for a regressor. The convention is also written into the model's metadata.
+and the whole network (Gemm per layer, the hidden activations, the cost's output activation), at ONNX opset
+``OPSET``, in the model's own precision (float32; a float64 model takes and gives doubles). Its inputs are rows
+of ``features`` values in the training data's raw units (0..255 for MNIST, 0..16 for the 8x8 digits), light ink
+on a dark page as the data was; redrawing a paint program's image (polarity, crop, centre of mass) is image
+processing outside the network and stays in ``bpnn predict``/``bpnn serve``. Outputs: ``probabilities`` (per
+class, as ``bpnn predict --json`` reports them) and ``class`` (int64 index) for a classifier; ``predictions`` for
+a regressor. The convention is also written into the model's metadata.
 """
 
 from __future__ import annotations
@@ -72,16 +73,17 @@ def convention(saved: SavedModel) -> dict[str, Any]:
 class _Graph:
     """Nodes and initializers of the graph being built, with helpers that name what they add."""
 
-    def __init__(self) -> None:
+    def __init__(self, dtype: str) -> None:
         from onnx import helper, numpy_helper
 
         self.helper, self.numpy_helper = helper, numpy_helper
+        self.dtype = np.dtype(dtype)
         self.nodes: list[Any] = []
         self.initializers: list[Any] = []
 
-    def constant(self, name: str, value: Any, dtype: Any = np.float32) -> str:
-        """A named constant tensor (float32 unless said otherwise)."""
-        self.initializers.append(self.numpy_helper.from_array(np.asarray(value, dtype=dtype), name))
+    def constant(self, name: str, value: Any, dtype: Any = None) -> str:
+        """A named constant tensor (in the model's precision unless said otherwise)."""
+        self.initializers.append(self.numpy_helper.from_array(np.asarray(value, dtype=dtype or self.dtype), name))
         return name
 
     def node(self, op: str, inputs: list[str], output: str, **attributes: Any) -> str:
@@ -96,7 +98,8 @@ def build_model(saved: SavedModel) -> Any:
     from onnx import TensorProto, helper
 
     check_exportable(saved)
-    graph = _Graph()
+    graph = _Graph(saved.dtype)
+    real = TensorProto.DOUBLE if saved.dtype == "float64" else TensorProto.FLOAT
     network = saved.network
     current = _input_convention(saved, graph)
     weights = [backends.to_numpy(w) for w in network.weights]
@@ -105,8 +108,8 @@ def build_model(saved: SavedModel) -> Any:
         last = i == len(weights)
         z = graph.node("Gemm", [current, graph.constant(f"W{i}", w), graph.constant(f"b{i}", b)], "logits" if last else f"z{i}")
         current = z if last else _activation(graph, network.activations[i - 1], z, f"a{i}")
-    outputs = _output_layer(saved, current, graph)
-    inputs = [helper.make_tensor_value_info(INPUT, TensorProto.FLOAT, ["batch", network.sizes[0]])]
+    outputs = _output_layer(saved, current, graph, real)
+    inputs = [helper.make_tensor_value_info(INPUT, real, ["batch", network.sizes[0]])]
     declared = [helper.make_tensor_value_info(name, dtype, ["batch", *shape]) for name, dtype, shape in outputs]
     model = helper.make_model(helper.make_graph(graph.nodes, "bpnn_xp", inputs, declared, graph.initializers),
                               opset_imports=[helper.make_opsetid("", OPSET)], producer_name="bpnn_xp",
@@ -138,7 +141,7 @@ def _activation(graph: _Graph, activation: Any, source: str, target: str) -> str
     return graph.node(op, [source], target, **extra)
 
 
-def _output_layer(saved: SavedModel, logits: str, graph: _Graph) -> list[tuple[str, int, list[Any]]]:
+def _output_layer(saved: SavedModel, logits: str, graph: _Graph, real: int) -> list[tuple[str, int, list[Any]]]:
     """Nodes from the logits to the named outputs (as ``predict_scores`` computes them); returns their (name, type, shape)."""
     from onnx import TensorProto
 
@@ -149,7 +152,7 @@ def _output_layer(saved: SavedModel, logits: str, graph: _Graph) -> list[tuple[s
         activations = _activation(graph, cost.output, logits, "activations")
     if is_regressor(saved):
         graph.node("Identity", [activations], "predictions")
-        return [("predictions", TensorProto.FLOAT, [outputs])]
+        return [("predictions", real, [outputs])]
     if outputs == 1:  # one output: [1 - a, a]; the class is z > 0 for the sigmoid cross-entropy, else a > 0.5 (Cost.classes)
         complement = graph.node("Sub", [graph.constant("one", [1.0]), activations], "complement")
         graph.node("Concat", [complement, activations], "probabilities", axis=1)
@@ -161,7 +164,7 @@ def _output_layer(saved: SavedModel, logits: str, graph: _Graph) -> list[tuple[s
     else:  # the output activations are monotone: the argmax of the logits is the argmax of the outputs
         graph.node("Identity", [activations], "probabilities")
         graph.node("ArgMax", [logits], "class", axis=1, keepdims=0)
-    return [("probabilities", TensorProto.FLOAT, [max(outputs, 2)]), ("class", TensorProto.INT64, [])]
+    return [("probabilities", real, [max(outputs, 2)]), ("class", TensorProto.INT64, [])]
 
 
 def export_onnx(saved: SavedModel, path: str | Path, overwrite: bool = False) -> Path:
