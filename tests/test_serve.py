@@ -201,6 +201,14 @@ def test_a_busy_port_and_a_missing_extra_are_one_line_each(digits_run, monkeypat
         run_server(digits_run[0])
 
 
+def test_the_announced_url_says_who_can_open_it():
+    from bpnn_xp.serve import page_url
+
+    assert page_url("127.0.0.1", 8000) == "http://127.0.0.1:8000/" and page_url("::1", 80) == "http://[::1]:80/"
+    assert "anyone who reaches it can use it" in page_url("0.0.0.0", 8000) and page_url("0.0.0.0", 8000).startswith("http://127.0.0.1:8000/")
+    assert page_url("192.168.1.5", 8000) == "http://192.168.1.5:8000/ (anyone who reaches 192.168.1.5 can use it)"
+
+
 def test_serve_help_says_what_host_and_port_expose():
     text = " ".join(runner.invoke(cli, ["serve", "--help"], env={"COLUMNS": "200"}).output.split())
     assert "127.0.0.1 (default): this computer only" in text and "0.0.0.0" in text and "POST /predict" in text

@@ -64,9 +64,15 @@ def run_server(model: str | Path, host: str = "127.0.0.1", port: int = 8000, ann
 
     reader = DigitReader.open(model)
     sock = listening_socket(host, port)
-    bound = sock.getsockname()[1]
-    shown = f"[{host}]" if ":" in host else host
     allowed = LOOPBACK_NAMES if is_loopback(host) else None
     server = uvicorn.Server(uvicorn.Config(app.create_app(reader, allowed), log_level="warning", access_log=False))  # type: ignore[attr-defined]
-    announce(f"http://{shown}:{bound}/" + ("" if allowed else " (listening on every address given by --host)"))
+    announce(page_url(host, sock.getsockname()[1]))
     server.run(sockets=[sock])
+
+
+def page_url(host: str, port: int) -> str:
+    """The URL to open, and who else can open it when the server is not private to this computer."""
+    if host in ("0.0.0.0", "::", ""):
+        return f"http://127.0.0.1:{port}/ (and on port {port} of every address of this machine: anyone who reaches it can use it)"
+    url = f"http://{f'[{host}]' if ':' in host else host}:{port}/"
+    return url if is_loopback(host) else f"{url} (anyone who reaches {host} can use it)"

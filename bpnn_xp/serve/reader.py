@@ -44,6 +44,8 @@ class DigitReader:
         self.saved = saved
         self.shape: tuple[int, int] = saved.image_shape
         self.lock = threading.Lock()
+        self.first_layer = (backends.to_numpy(saved.network.weights[0]).astype(np.float64),
+                            backends.to_numpy(saved.network.biases[0]).astype(np.float64))  # fmt: skip
 
     @classmethod
     def open(cls, model: str | Path) -> DigitReader:
@@ -120,8 +122,7 @@ class DigitReader:
         network = self.saved.network
         if len(network.sizes) < 3:
             return None
-        weights = backends.to_numpy(network.weights[0]).astype(np.float64)
-        bias = backends.to_numpy(network.biases[0]).astype(np.float64)
+        weights, bias = self.first_layer
         activation = network.activations[0]
         values = np.asarray(activation.fn(row @ weights + bias))[0]
         units = np.argsort(-values, kind="stable")[:SHOWN_UNITS]
