@@ -2,13 +2,15 @@
 
 A small MNIST model is trained once (mnist5k, a few seconds); ``bpnn serve RUN --port 0`` runs as a separate
 process, as a user starts it. The tests draw digits with mouse strokes (and one with touch), upload and drop image
-files, check that a bad upload shows its message, and save screenshots in build/test-artifacts/serve (or
-$BPNN_XP_TEST_ARTIFACTS). BPNN_XP_UPDATE_SCREENSHOT=1 also writes README's docs/serve.png.
+files, check that a bad upload shows its message, and save screenshots and what each drawn digit was read as
+(drawn_digits.json) in build/test-artifacts/serve (or $BPNN_XP_TEST_ARTIFACTS).
+BPNN_XP_UPDATE_SCREENSHOT=1 also writes README's docs/serve.png.
 """
 
 from __future__ import annotations
 
 import io
+import json
 import math
 import os
 import re
@@ -46,9 +48,12 @@ STROKES = {  # each digit as pen strokes, the way a person draws it
     "2": [arc(0.5, 0.35, 0.2, 0.18, -1.4, 2.2, 14) + [(0.28, 0.82), (0.74, 0.82)]],
     "3": [arc(0.48, 0.33, 0.18, 0.16, -1.3, 3.2, 14) + arc(0.48, 0.66, 0.2, 0.18, 0.0, 4.4, 16)[1:]],
     "4": [[(0.6, 0.15), (0.25, 0.62), (0.78, 0.62)], [(0.6, 0.15), (0.6, 0.88)]],
-    "6": [[(0.62, 0.15), (0.38, 0.45)] + arc(0.5, 0.66, 0.18, 0.19, 4.4, 4.4 + 2 * math.pi, 20)],
+    "6": [[(0.64, 0.14), (0.5, 0.28), (0.4, 0.45), (0.35, 0.62)] + arc(0.52, 0.68, 0.17, 0.16, 4.5, 4.5 + 2 * math.pi, 20)],
     "7": [[(0.28, 0.2), (0.72, 0.2), (0.45, 0.85)]],
 }
+
+
+READ: dict[str, dict] = {}  # what each drawn digit was read as, saved beside the screenshots
 
 
 def folder_state(folder: Path) -> dict[str, tuple[int, bytes]]:
@@ -59,7 +64,7 @@ def folder_state(folder: Path) -> dict[str, tuple[int, bytes]]:
 def served(tmp_path_factory):
     """(page URL, run folder, the folder's files before serving) of ``bpnn serve`` on a fresh mnist5k model."""
     run = tmp_path_factory.mktemp("serve") / "mnist"
-    train = [sys.executable, "-m", "bpnn_xp", "train", "--dataset", "mnist5k", "--epochs", "8", "--hidden", "128",
+    train = [sys.executable, "-m", "bpnn_xp", "train", "--dataset", "mnist5k", "--epochs", "5", "--hidden", "128",
              "--seed", "0", "--out", str(run), "--quiet"]  # fmt: skip
     subprocess.run(train, check=True, capture_output=True, timeout=300)
     before = folder_state(run)
@@ -124,6 +129,10 @@ def seen_ink(page) -> float:
 def test_a_drawn_digit_is_read_with_three_classes_and_what_the_network_saw(page, digit):
     draw(page, STROKES[digit])
     answer, classes, widths = shown(page)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    values = page.locator("#top .value").all_inner_texts()
+    READ[digit] = {"read": answer, "top": [f"{c} {v}" for c, v in zip(classes, values)]}
+    (ARTIFACTS / "drawn_digits.json").write_text(json.dumps(READ, indent=1))
     assert answer == digit and classes[0] == digit and len(classes) == 3, (answer, classes)
     assert widths[0] > 40 and widths == sorted(widths, reverse=True)
     assert page.eval_on_selector("#seen", "c => [c.width, c.height]") == [28, 28] and seen_ink(page) > 20
