@@ -21,6 +21,8 @@ def export_model(model: str | Path, path: str | Path, format: str = "onnx", over
     if key not in FORMATS:
         raise BpnnValueError(f"--format must be one of {', '.join(FORMATS)}; got {format!r}")
     saved = load_model(model)
+    if saved.path is not None and Path(path).resolve() in (saved.path.resolve(), saved.path.with_suffix(".json").resolve()):
+        raise BpnnValueError(f"--out {path} is the model being exported; give another file name, such as model.{key}")
     if key == "course":
         from .course import export_course
 

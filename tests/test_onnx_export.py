@@ -10,6 +10,7 @@ their largest magnitude.
 from __future__ import annotations
 
 import itertools
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -153,6 +154,14 @@ def test_what_onnx_cannot_express_is_refused_by_name(tmp_path):
         build_model(saved)
 
 
+def test_without_the_onnx_package_the_extra_is_named(tmp_path, monkeypatch):
+    saved = saved_model(tmp_path, "relu", "softmax_cross_entropy", None, 10, CONVENTIONS[1])
+    monkeypatch.setitem(sys.modules, "onnx", None)
+    with pytest.raises(BpnnValueError, match=r'ONNX export needs the onnx package: pip install "bpnn_xp\[onnx\]"'):
+        export_onnx(saved, tmp_path / "model.onnx")
+    assert not (tmp_path / "model.onnx").exists()
+
+
 def test_an_existing_file_is_kept_unless_overwrite(tmp_path):
     saved = saved_model(tmp_path, "tanh", "softmax_cross_entropy", None, 10, CONVENTIONS[1])
     target = tmp_path / "model.onnx"
@@ -189,6 +198,8 @@ def test_bpnn_export_on_a_trained_run_matches_bpnn_predict_and_leaves_the_run_al
     assert course.exit_code == 2 and "400" in course.output and "Traceback" not in course.output
     unknown = runner.invoke(app, ["export", str(tmp_path / "run"), "--format", "tflite", "--out", str(tmp_path / "m")])
     assert unknown.exit_code == 2 and "--format must be one of onnx, course" in unknown.output
+    itself = runner.invoke(app, ["export", str(tmp_path / "run"), "--out", str(tmp_path / "run" / "model.npz"), "--overwrite"])
+    assert itself.exit_code == 2 and "is the model being exported" in itself.output
     assert folder_state(tmp_path / "run") == before
     X = load_digits().data[:ROWS].astype(np.uint8)  # raw 0..16 pixels, as the 8x8 digits come
     session = ort.InferenceSession(str(tmp_path / "digits.onnx"), providers=["CPUExecutionProvider"])
