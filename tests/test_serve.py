@@ -142,6 +142,9 @@ BAD_REQUESTS = [  # (what is sent, status, words the one-line message holds)
     ({"json": {"pixels": [[0, 300]]}}, 422, "pixels must lie in 0..255 or 0..1"),
     ({"json": {"pixels": [[0, 1]], "normalize": False}}, 422, "the pixels must be 8x8"),
     ({"content": b'{"pixels": [[NaN, 1]]}', "headers": {"Content-Type": "application/json"}}, 422, "NaN or infinite"),
+    ({"content": b'{"pixels": [[1e999, 1]]}', "headers": {"Content-Type": "application/json"}}, 422, "NaN or infinite"),
+    ({"content": b'{"pixels": [[1' + b"0" * 400 + b', 1]]}', "headers": {"Content-Type": "application/json"}}, 422, "too large"),
+    ({"content": b"[" * 100_000, "headers": {"Content-Type": "application/json"}}, 422, "nested too deeply"),
     ({"files": {"image": ("notes.txt", b"hello", "text/plain")}}, 415, "notes.txt is text/plain, not an image"),
     ({"data": {"name": "x"}, "files": {"other": ("", b"", "")}}, 422, "holds no image file"),
 ]
@@ -166,6 +169,14 @@ def test_other_routes_answer_in_json_and_the_page_ships_its_assets(client):
     assert "http" not in client.get("/").text.replace("http-equiv", "")  # nothing from elsewhere: the page works offline
     info = client.get("/model").json()
     assert info["image_shape"] == [8, 8] and info["classes"] == [str(d) for d in range(10)] and info["sizes"] == [64, 32, 10]
+
+
+def test_a_fault_of_the_server_is_a_500_in_one_line_without_a_traceback(digits_run, monkeypatch):
+    reader = DigitReader.open(digits_run[0])
+    monkeypatch.setattr(reader, "read_image", lambda data, name: 1 / 0)
+    with TestClient(create_app(reader), raise_server_exceptions=False) as test:
+        answer = test.post("/predict", content=b"x", headers={"Content-Type": "image/png"})
+    assert answer.status_code == 500 and answer.json() == {"error": "internal error; see the server's terminal"}
 
 
 def test_the_run_folder_was_never_written(client, digits_run):

@@ -97,6 +97,8 @@ async def _predict(reader: DigitReader, request: Request, max_bytes: int) -> dic
             payload = json.loads(body)
         except (ValueError, UnicodeDecodeError) as exc:
             raise InputError(f"the body is not valid JSON ({exc})", 400) from None
+        except RecursionError:
+            raise InputError("the JSON is nested too deeply; send {\"pixels\": [[...], ...]}", 422) from None
         return await run_in_threadpool(reader.read_pixels, payload)
     name = "the upload"
     if content_type == "multipart/form-data":

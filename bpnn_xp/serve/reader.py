@@ -145,7 +145,10 @@ def _pixel_array(value: Any) -> np.ndarray:
         raise InputError(f'"pixels" holds more than {MAX_PIXELS:,} values; send a smaller image', 413)
     if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for r in value for v in r):
         raise InputError('"pixels" must hold only numbers', 422)
-    array = np.array(value, dtype=np.float64)
+    try:
+        array = np.array(value, dtype=np.float64)
+    except OverflowError:
+        raise InputError('"pixels" holds a number too large for a float', 422) from None
     if not np.all(np.isfinite(array)):
         raise InputError('"pixels" holds NaN or infinite values', 422)
     return array
