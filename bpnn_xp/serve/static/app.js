@@ -16,10 +16,10 @@ const units = document.getElementById("units");
 const hiddenLayer = document.getElementById("hidden-layer");
 
 let drawing = false, last = null, dirty = false;
-let timer = null, firstWait = 0, inFlight = false, again = false, generation = 0;
+let timer = null, firstWait = 0, encoding = false, inFlight = 0, again = false, generation = 0;
 
-function setState() {
-  document.body.dataset.state = inFlight || timer !== null || again ? "busy" : "idle";
+function setState() {  // "idle" once every answer asked for has been shown (the tests wait for it)
+  document.body.dataset.state = encoding || inFlight > 0 || timer !== null || again ? "busy" : "idle";
 }
 
 function clearPad() {
@@ -59,6 +59,7 @@ function stroke(from, to) {
 }
 
 pad.addEventListener("pointerdown", (event) => {
+  if (event.button !== 0) return;  // the main button, a pen's tip or a finger
   event.preventDefault();
   pad.setPointerCapture(event.pointerId);
   drawing = true;
@@ -97,15 +98,15 @@ function schedule() {
 function askNow() {
   clearTimeout(timer); timer = null;
   if (!dirty) { setState(); return; }
-  if (inFlight) { again = true; setState(); return; }
-  inFlight = true;
+  if (encoding || inFlight > 0) { again = true; setState(); return; }  // one request at a time; the latest pad follows
+  encoding = true;
   setState();
-  pad.toBlob((blob) => send(blob, "image/png"), "image/png");
+  pad.toBlob((blob) => { encoding = false; send(blob, "image/png"); }, "image/png");
 }
 
 function send(body, type) {
   const mine = generation;
-  inFlight = true;
+  inFlight += 1;
   setState();
   fetch("/predict", { method: "POST", headers: type ? { "Content-Type": type } : {}, body })
     .then(async (response) => {
@@ -117,8 +118,8 @@ function send(body, type) {
     })
     .catch((err) => { if (mine === generation) showError(`the server did not answer (${err.message}); is bpnn serve still running?`); })
     .finally(() => {
-      inFlight = false;
-      if (again) { again = false; askNow(); } else setState();
+      inFlight -= 1;
+      if (again && inFlight === 0) { again = false; askNow(); } else setState();
     });
 }
 
