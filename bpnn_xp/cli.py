@@ -551,8 +551,8 @@ def export_course(
 def export(
     model: Annotated[str, typer.Argument(help="A run directory or its model.npz (read only; nothing is written there).")],
     out_file: Annotated[Path, typer.Option("--out", help="The file to write (model.onnx, weights.mat).")],
-    format: Annotated[str, typer.Option(help="onnx: one ONNX graph taking raw pixels as predict does (pip install "
-                                             "'bpnn_xp[onnx]'); course: the course's Theta1/Theta2 .mat.")] = "onnx",  # fmt: skip
+    format: Annotated[str, typer.Option(help="onnx: one ONNX graph taking raw pixels as predict does (needs the onnx "
+                                             "extra); course: the course's Theta1/Theta2 .mat.")] = "onnx",  # fmt: skip
     overwrite: Annotated[bool, typer.Option(help="Replace an existing file.")] = False,
 ) -> None:
     """Write a saved model in another format: ONNX (for onnxruntime and friends) or the course's .mat layout."""
@@ -569,7 +569,7 @@ def serve(
                                            "who can reach this machine can use the page and POST /predict.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port for the page and POST /predict (0: any free port).")] = 8000,
 ) -> None:
-    """A local web page to draw digits and watch the network read them, plus POST /predict (pip install 'bpnn_xp[serve]')."""
+    """A local web page to draw digits and watch the network read them, plus POST /predict (needs the serve extra)."""
     from .serve import run_server
 
     run_server(model, host, port, announce=lambda url: out.print(f"bpnn serve: open {url} (Ctrl-C to stop)"))
