@@ -83,7 +83,8 @@ def served(tmp_path_factory):
 @pytest.fixture(scope="module")
 def page(served):
     with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        # no sandbox: CI runs as root; no /dev/shm: containers give it 64 MB
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-dev-shm-usage"])
         context = browser.new_context(viewport={"width": 900, "height": 640}, has_touch=True)
         tab = context.new_page()
         errors: list[str] = []
