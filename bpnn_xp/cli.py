@@ -550,6 +550,36 @@ def export_course(
     out.print(f"course weights written to {export_course_weights(model, out_file, overwrite)}")
 
 
+# ---- bpnn export / bpnn serve (issue 24): the commands live in export.py and serve/; this block only parses options
+@app.command("export")
+@friendly_errors
+def export(
+    model: Annotated[str, typer.Argument(help="A run directory or its model.npz (read only; nothing is written there).")],
+    out_file: Annotated[Path, typer.Option("--out", help="The file to write (model.onnx, weights.mat).")],
+    format: Annotated[str, typer.Option(help="onnx: one ONNX graph taking raw pixels as predict does (needs the onnx "
+                                             "extra); course: the course's Theta1/Theta2 .mat.")] = "onnx",  # fmt: skip
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing file.")] = False,
+) -> None:
+    """Write a saved model in another format: ONNX (for onnxruntime and friends) or the course's .mat layout."""
+    from .export import export_model
+
+    out.print(f"{format} model written to {export_model(model, out_file, format, overwrite)}")
+
+
+@app.command()
+@friendly_errors
+def serve(
+    model: Annotated[str, typer.Argument(help="A run directory of an image model, or its model.npz (read only).")],
+    host: Annotated[str, typer.Option(help="Address to listen on. 127.0.0.1 (default): this computer only; 0.0.0.0: everyone "
+                                           "who can reach this machine can use the page and POST /predict.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port for the page and POST /predict (0: any free port).")] = 8000,
+) -> None:
+    """A local web page to draw digits and watch the network read them, plus POST /predict (needs the serve extra)."""
+    from .serve import run_server
+
+    run_server(model, host, port, announce=lambda url: out.print(f"bpnn serve: open {url} (Ctrl-C to stop)"))
+
+
 GridOpt = Annotated[list[str], Opt("--grid", help="A swept setting, key=v1,v2 (hidden and augment take ';' between values, "
                                                   "e.g. hidden=16;64,64;none); repeat --grid for more settings.")]
 SetOpt = Annotated[list[str] | None, Opt("--set", help="A fixed train setting for every trial, key=value (e.g. dataset=digits, "

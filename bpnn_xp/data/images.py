@@ -12,9 +12,10 @@ correct pixels is a DataFileError naming the file and the problem.
 from __future__ import annotations
 
 import glob
+import io
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 
 import numpy as np
 
@@ -131,13 +132,15 @@ def _load_npy(path: Path) -> np.ndarray:
     return np.array(mapped)
 
 
-def read_gray(path: Path) -> np.ndarray:
+def read_gray(path: Path | str, data: bytes | None = None, max_pixels: int | None = None) -> np.ndarray:
     """The first frame of an image file as one 2-D float64 gray channel in [0, 1] (16-bit images by 65535).
 
     Transparency: on a mostly transparent canvas the alpha channel is the ink (opaque strokes come out black on a
     white page, whatever colour they were painted in, light or dark); a mostly opaque image is composited onto white.
+    ``data``: the file's bytes (an upload), ``path`` then only names it in messages; ``max_pixels``: a size limit
+    below Pillow's decompression-bomb limit (for a server), checked before anything is decoded.
     """
-    with_alpha = _decode(path)
+    with_alpha = _decode(path if data is None else io.BytesIO(data), str(path), max_pixels)
     gray, alpha = with_alpha if isinstance(with_alpha, tuple) else (with_alpha, None)
     gray = _unit_range(path, gray)
     if alpha is None:
@@ -182,21 +185,29 @@ def _resized(gray: np.ndarray, image_shape: tuple[int, int]) -> np.ndarray:
     return 1.0 - pixels if pixels.mean() > 0.5 else pixels
 
 
-def _decode(path: Path) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+def _decode(source: Path | BinaryIO, name: str, max_pixels: int | None = None) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """The first frame of an image file as gray pixels, with its alpha channel (uint8) when it has transparency."""
     from PIL import Image
 
+    path = name
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as image:
+            with Image.open(source) as image:
+                if max_pixels is not None and image.width * image.height > max_pixels:
+                    raise DataFileError(f"{name} is {image.width}x{image.height} pixels, over the limit of {max_pixels:,}; "
+                                        "send a smaller image")  # fmt: skip
                 image.seek(0)  # animated GIF/TIFF: the first frame
                 return _gray_pixels(image)
+    except DataFileError:
+        raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         limit = Image.MAX_IMAGE_PIXELS
         raise DataFileError(
             f"{path} is too large to decode safely: over PIL.Image.MAX_IMAGE_PIXELS = {limit} pixels (a decompression bomb?)"
         ) from None
+    except Image.UnidentifiedImageError:
+        raise DataFileError(f"{path} is not a readable image (not a format Pillow reads: PNG, JPEG, GIF, BMP, TIFF...)") from None
     except Exception as exc:  # Pillow raises many types (OSError, SyntaxError, ValueError...) for corrupt files
         raise DataFileError(f"{path} is not a readable image ({type(exc).__name__}: {exc})") from None
 
