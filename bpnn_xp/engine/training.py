@@ -174,6 +174,9 @@ class Trainer:
         else:
             full_batch = is_full_batch_method(self.method)
             self.optimizer = None if full_batch else get_optimizer(self.method, lr, fast=getattr(network, "fast", True))
+        optimizer_free = self.optimizer is not None and self.optimizer.kernels is None
+        if optimizer_free and self.optimizer.fast == getattr(network, "fast", True):
+            self.optimizer.kernels = getattr(network, "kernels", None)  # the network's own (one set of scratch buffers)
         self.batch_size = check_batch_size(batch_size)
         self.l2 = _non_negative("l2", l2)
         self.l1 = _non_negative("l1", l1)
