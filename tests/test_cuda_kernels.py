@@ -282,16 +282,14 @@ def _gpu_reason() -> str | None:
 
 
 GPU_REASON = _gpu_reason()
-gpu = [pytest.mark.gpu, pytest.mark.skipif(GPU_REASON is not None, reason=GPU_REASON or "")]
+needs_gpu = pytest.mark.skipif(GPU_REASON is not None, reason=GPU_REASON or "")
 
 
+@pytest.mark.gpu
+@needs_gpu
 @pytest.mark.parametrize("name", sorted(sources.BY_NAME))
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_gpu_kernels_equal_their_mirror(name, dtype, request):
-    for mark in gpu:
-        request.applymarker(mark)
-    if GPU_REASON:
-        pytest.skip(GPU_REASON)
+def test_gpu_kernels_equal_their_mirror(name, dtype):
     import cupy
 
     kernel = sources.BY_NAME[name]
@@ -329,11 +327,9 @@ def _kernel_arguments(kernel: sources.Elementwise, dtype) -> tuple:
     return tuple(args)
 
 
-def test_gpu_training_matches_the_generic_path_without_synchronising(request):
-    for mark in gpu:
-        request.applymarker(mark)
-    if GPU_REASON:
-        pytest.skip(GPU_REASON)
+@pytest.mark.gpu
+@needs_gpu
+def test_gpu_training_matches_the_generic_path_without_synchronising(monkeypatch):
     import cupy
     import cupyx
 
@@ -354,10 +350,8 @@ def test_gpu_training_matches_the_generic_path_without_synchronising(request):
 
     fused = Trainer(nets[0], "adam", lr=1e-3, batch_size=128, l2=1e-4, seed=1)
     fused.fit(X, Y, epochs=1)  # compiles the kernels (NVRTC) first
-    Trainer._step = unsynchronised
-    try:
-        fused.fit(X, Y, epochs=1)
-    finally:
-        Trainer._step = original
+    monkeypatch.setattr(Trainer, "_step", unsynchronised)
+    fused.fit(X, Y, epochs=1)
+    monkeypatch.undo()
     Trainer(nets[1], "adam", lr=1e-3, batch_size=128, l2=1e-4, seed=1).fit(X, Y, epochs=2)
     np.testing.assert_allclose(cupy.asnumpy(nets[0].flatten()), cupy.asnumpy(nets[1].flatten()), rtol=1e-5, atol=1e-6)
