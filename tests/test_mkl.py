@@ -221,3 +221,26 @@ def test_aligned_row_major_only_the_rest_goes_to_numpy():
     misaligned[...] = d
     np.testing.assert_allclose(kernels.matmul_into(None, misaligned, d.T), d @ d.T, rtol=1e-5)
     assert np.all(np.abs(kernels.sum_rows_into(None, misaligned) - d.sum(axis=0)) <= bound)
+
+
+def test_mkl_works_without_numba(monkeypatch):
+    """The BLAS is passed in: the NumPy out= kernels take oneMKL's products as they are, and selection picks
+    them where numba cannot load."""
+    import sys
+
+    from bpnn_xp.backends import selection
+    from bpnn_xp.backends.cpu.numpy_out import NumpyKernels
+
+    rng = np.random.default_rng(8)
+    a, b = _arrays(rng, (64, 30), np.float32), _arrays(rng, (30, 12), np.float32)
+    kernels = NumpyKernels(np, MklBlas())
+    assert kernels.name == "mkl" and kernels.loops == "numpy"
+    _close(kernels.matmul_into(None, a, b), a, b)
+    selection.cpu_path.cache_clear()
+    monkeypatch.delenv("BPNN_XP_BLAS", raising=False)
+    monkeypatch.setitem(sys.modules, "bpnn_xp.backends.cpu.numba_loops", None)  # import raises ImportError
+    try:
+        picked = selection.kernels_for(np)
+        assert type(picked) is NumpyKernels and type(picked.blas) is MklBlas
+    finally:
+        selection.cpu_path.cache_clear()
