@@ -2,8 +2,10 @@
 
 No host-device sync happens per step: the cost and the count of correct predictions are summed on
 the device (``kernels.epoch_totals``; the CUDA kernels fold this into the cost kernel) and read once per
-epoch (or every ``log_every`` batches for a progress display). The penalty (L2/L1) is added to a cost only
-when it is reported: an epoch's cost is its mean data cost plus the penalty of the weights at its end.
+epoch (or every ``log_every`` batches for a progress display). The penalty (L2/L1) is not computed per
+step: an epoch's cost is its mean data cost plus the penalty of the weights the epoch started from
+(computed on the device once, read with the sums; for one full batch exactly that step's cost, as
+scikit-learn's MLPClassifier reports it).
 Full-batch scipy methods (L-BFGS-B, CG, TNC) run through the same ``Trainer.fit``.
 
 Data-parallel training: given a communicator (``backends.distributed``) of N ranks, every rank holds
@@ -320,6 +322,7 @@ class Trainer:
         n_batches = math.ceil(n / batch)
         order = backends.from_host(self.rng.permutation(n), like=X)
         totals = network.kernels.epoch_totals(network.dtype, network.device)
+        penalty = network.penalty(self.l2, self.l1, n) if self.l2 or self.l1 else None  # the starting weights'
         rank, size = self.comm.rank, self.comm.size
         self.epoch += 1
         started, mine = time.perf_counter(), 0
@@ -337,17 +340,14 @@ class Trainer:
                 seen, local = min((b + 1) * batch, n), max(mine, 1)  # with several ranks: this rank's rows
                 rate = seen / max(time.perf_counter() - started, 1e-9)
                 cost_sum, correct = network.kernels.read_totals(totals)
-                on_batch(BatchProgress(self.epoch, b + 1, n_batches, cost_sum / local + self._penalty(n), correct / local, rate))
+                cost = cost_sum / local + _host_float(penalty)
+                on_batch(BatchProgress(self.epoch, b + 1, n_batches, cost, correct / local, rate))
         seconds = time.perf_counter() - started
         total_cost, total_correct = self._epoch_sums(*network.kernels.read_totals(totals))  # the one sync of the epoch
         return EpochRecord(
-            self.epoch, total_cost / n + self._penalty(n), total_correct / n, seconds=seconds,
+            self.epoch, total_cost / n + _host_float(penalty), total_correct / n, seconds=seconds,
             samples_per_second=n / max(seconds, 1e-9),
         )
-
-    def _penalty(self, n: int) -> float:
-        """The penalty of the current weights (0.0 without one): added to a cost when it is reported."""
-        return float(self.network.penalty(self.l2, self.l1, n)) if self.l2 or self.l1 else 0.0
 
     def _step(self, xb: Any, yb: Any, n: int, global_rows: int, totals: Totals | None = None) -> None:
         """One optimizer step on a batch (this rank's share of it); its cost and correct count go to ``totals``."""
@@ -356,7 +356,8 @@ class Trainer:
             grads = self._reduced_gradients(xb, yb, n, global_rows, totals)
             self.optimizer.step(network.params, grads)
             return
-        fold = (self.l2 or self.l1) and network.kernels.folds_penalty and network.flat is not None
+        folds = network.kernels.folds_penalty and network.flat is not None and self.optimizer.kernels is network.kernels
+        fold = bool(self.l2 or self.l1) and folds
         l2, l1 = (0.0, 0.0) if fold else (self.l2, self.l1)
         _, grads, _ = network.forward_backward(xb, yb, l2, l1, n, self._workspace, totals, penalty_cost=False)
         self.optimizer.step(network.params, grads, network.penalty_fold(self.l2, self.l1, n) if fold else None)
@@ -508,6 +509,11 @@ def check_batch_size(batch_size: Any) -> int | str:
     if isinstance(batch_size, bool) or not hasattr(batch_size, "__index__") or int(batch_size) <= 0:
         raise BpnnValueError(f"batch size must be a positive whole number, or 'full' for full batch; got {batch_size!r}")
     return int(batch_size)
+
+
+def _host_float(value: Any) -> float:
+    """A 0-d device array (or None, meaning no penalty) as a host float."""
+    return 0.0 if value is None else float(value)
 
 
 def _whole_number(what: str, value: Any) -> int:
