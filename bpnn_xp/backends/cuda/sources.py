@@ -23,7 +23,7 @@ import numpy as np
 BLOCK = 256  # threads per block of the elementwise kernels
 SOFTMAX_THREADS = 256  # threads of the softmax cross-entropy's one block (a power of two: the tree reduction)
 C_TYPES = {np.dtype(np.float32): "float", np.dtype(np.float64): "double"}
-OPTIONS = ("--fmad=false", "-std=c++14")  # no FMA contraction: the reference's roundings, operation by operation
+OPTIONS = ("--fmad=false",)  # no FMA contraction: the reference's roundings, operation by operation
 
 PRELUDE = """typedef {ctype} T;
 template <typename C, typename V> __device__ __forceinline__ V select(C c, V a, V b) {{ return c ? a : b; }}
