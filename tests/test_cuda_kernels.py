@@ -87,33 +87,29 @@ def _update(kernels_update, name, dtype, penalty, steps=4):
     return p, state
 
 
-def _reference_update(name, p, g, state, fold, t):
-    lr_t, eps_t = 0.01 * math.sqrt(1 - 0.999**t) / (1 - 0.9**t), 1e-8 * math.sqrt(1 - 0.999**t)  # Python floats, as Adam
-    calls = {
-        "sgd": lambda: REF.sgd(p, g, 0.1, fold),
-        "momentum": lambda: REF.momentum(p, g, state[0], 0.1, 0.9, False, fold),
-        "nesterov": lambda: REF.momentum(p, g, state[0], 0.1, 0.9, True, fold),
-        "rmsprop": lambda: REF.rmsprop(p, g, state[0], 0.01, 0.9, 1e-8, fold),
-        "adam": lambda: REF.adam(p, g, state[0], state[1], 0.9, 0.999, lr_t, eps_t, fold),
-    }
-    calls[name]()
+def _updater(kernels):
+    """An update through ``kernels``: the five optimizers' kernel calls with Adam's folded scalars."""
 
+    def update(name, p, g, state, fold, t):
+        lr_t, eps_t = 0.01 * math.sqrt(1 - 0.999**t) / (1 - 0.9**t), 1e-8 * math.sqrt(1 - 0.999**t)  # Python floats, as Adam
+        calls = {
+            "sgd": lambda: kernels.sgd(p, g, 0.1, fold),
+            "momentum": lambda: kernels.momentum(p, g, state[0], 0.1, 0.9, False, fold),
+            "nesterov": lambda: kernels.momentum(p, g, state[0], 0.1, 0.9, True, fold),
+            "rmsprop": lambda: kernels.rmsprop(p, g, state[0], 0.01, 0.9, 1e-8, fold),
+            "adam": lambda: kernels.adam(p, g, state[0], state[1], 0.9, 0.999, lr_t, eps_t, fold),
+        }
+        calls[name]()
 
-def _mirror_update(name, p, g, state, fold, t):
-    kernels = CupyKernels(np_xp, lib=np, launch=mirror.launch)
-    _reference_update.__globals__["REF"], saved = kernels, REF
-    try:
-        _reference_update(name, p, g, state, fold, t)
-    finally:
-        _reference_update.__globals__["REF"] = saved
+    return update
 
 
 @pytest.mark.parametrize("penalty", [None, (0.05, 0.0), (0.05, 0.02)], ids=["none", "l2", "l2+l1"])
 @pytest.mark.parametrize("name", ["sgd", "momentum", "nesterov", "rmsprop", "adam"])
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_optimizer_kernel_mirror_equals_the_reference_bit_for_bit(name, dtype, penalty):
-    p_gpu, s_gpu = _update(_mirror_update, name, dtype, penalty)
-    p_ref, s_ref = _update(_reference_update, name, dtype, penalty)
+    p_gpu, s_gpu = _update(_updater(CupyKernels(np_xp, lib=np, launch=mirror.launch)), name, dtype, penalty)
+    p_ref, s_ref = _update(_updater(REF), name, dtype, penalty)
     assert p_gpu.dtype == dtype and np.array_equal(p_gpu, p_ref)
     assert all(np.array_equal(a, b) for a, b in zip(s_gpu, s_ref))
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import sys
 import warnings
 from dataclasses import dataclass
 from typing import Any
@@ -44,8 +45,8 @@ def cpu_path() -> CpuPath:
     if environment.blas() == "openblas":
         return CpuPath(loops, "numpy", "turned off by BPNN_XP_BLAS")
     if mkl_blas.find_library() is None:
-        note = 'MKL is not installed (pip install "bpnn_xp[mkl]")' if mkl_blas.sys.platform.startswith("linux") else (
-            "the MKL path is wired for Linux only")  # fmt: skip
+        linux = sys.platform.startswith("linux")
+        note = 'MKL is not installed (pip install "bpnn_xp[mkl]")' if linux else "the MKL path is wired for Linux only"
         if environment.blas() == "mkl":
             warnings.warn(f"BPNN_XP_BLAS=mkl, but oneMKL cannot be used ({note}); using NumPy's BLAS", UserWarning, stacklevel=4)
         return CpuPath(loops, "numpy", note)
