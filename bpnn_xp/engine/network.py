@@ -273,12 +273,11 @@ class Network:
         gradient buffer are that workspace's buffers, reused by the next call with it: a loop must be
         done with one call's results before it makes the next (the Trainer is). Same numbers either way.
         ``totals`` (``kernels.epoch_totals``) gets the batch's cost sum and correct count added on the device;
-        ``penalty_cost=False`` leaves the penalty out of the returned cost (the Trainer adds it when it reports).
+        ``penalty_cost=False`` leaves the penalty out of the returned cost (the Trainer adds it once per epoch).
         """
         kernels, m = self.kernels, X.shape[0]
         logits, zs, activations = self._forward(X, True, workspace)
-        delta_out = buffer_for(workspace, "delta", logits.shape, logits.dtype)
-        # the output delta is scaled by 1/m once instead of every gradient
+        delta_out = buffer_for(workspace, "delta", logits.shape, logits.dtype)  # delta x 1/m once, not every gradient
         cost, delta = kernels.cost_and_delta(self.cost_function, logits, Y, delta_out, scale=1.0 / m, totals=totals)
         grads = self._new_gradients(workspace)
         for i in range(len(self._weights) - 1, -1, -1):
@@ -298,22 +297,19 @@ class Network:
         """Where packed, views into one flat gradient buffer (``.flat``; the workspace's if given); else empty slots."""
         if self._flat is None:
             return [None] * (2 * len(self._weights))
-        flat = buffer_for(workspace, "gradients", self._flat.shape, self.dtype)
-        shapes = [tuple(p.shape) for p in self.params]
-        if flat is None:
-            flat = self.xp.empty(self._flat.shape, dtype=self.dtype, device=self.device)  # every entry is written
-            return self.kernels.views(flat, shapes)
+        flat, shapes = buffer_for(workspace, "gradients", self._flat.shape, self.dtype), [tuple(p.shape) for p in self.params]
+        if flat is None:  # every entry is written
+            return self.kernels.views(self.xp.empty(self._flat.shape, dtype=self.dtype, device=self.device), shapes)
         views = workspace.memo(("gradient views", id(flat)), lambda: tuple(self.kernels.views(flat, shapes)))
         return FlatViews(views, flat)  # a new list each step: backprop assigns its items
 
+    @on_network_device
     def penalty_fold(self, l2: float, l1: float, n: int) -> PenaltyFold:
-        """The L2/L1 gradient as the optimizer adds it where the kernels fold it (``Kernels.penalized``):
-        l2/n and l1/n on the weights of the flat buffer, biases masked out."""
+        """The L2/L1 gradient for an update that folds it (``Kernels.penalized``): l2/n, l1/n, a weights-only mask."""
         if self._weight_mask is None:
-            xp, sizes = self.xp, [math.prod(p.shape) for p in self.params]
-            with backends.device_context(self._weights[0]):
-                parts = [xp.full((size,), i % 2 == 0, dtype=xp.bool, device=self.device) for i, size in enumerate(sizes)]
-                self._weight_mask = xp.concat(parts)
+            sizes = [math.prod(p.shape) for p in self.params]
+            self._weight_mask = self.xp.concat([self.xp.full((k,), i % 2 == 0, dtype=self.xp.bool, device=self.device)
+                                                for i, k in enumerate(sizes)])  # fmt: skip
         return PenaltyFold(l2 / n, l1 / n, self._weight_mask)
 
     def _add_penalty_gradients(self, grads: list[Any], l2: float, l1: float, n: int) -> None:
