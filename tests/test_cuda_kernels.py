@@ -351,3 +351,25 @@ def test_gpu_training_matches_the_generic_path_without_synchronising(monkeypatch
     monkeypatch.undo()
     Trainer(nets[1], "adam", lr=1e-3, batch_size=128, l2=1e-4, seed=1).fit(X, Y, epochs=2)
     np.testing.assert_allclose(cupy.asnumpy(nets[0].flatten()), cupy.asnumpy(nets[1].flatten()), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.gpu
+@needs_gpu
+@pytest.mark.parametrize("penalty", [None, (0.05, 0.02)], ids=["none", "l2+l1"])
+@pytest.mark.parametrize("name", ["sgd", "momentum", "nesterov", "rmsprop", "adam"])
+def test_gpu_update_kernels_equal_the_generic_path_on_cupy_bit_for_bit(name, penalty):
+    """The compiled update (--fmad=false) against the reference formulas run by CuPy's own elementwise kernels."""
+    import array_api_compat.cupy as cp_xp
+    import cupy
+
+    def run(kernels):
+        rng = np.random.default_rng(1)
+        p = cupy.asarray(rng.normal(size=5000).astype(np.float32))
+        state = [cupy.zeros(5000, np.float32) for _ in range(2)]
+        fold = None if penalty is None else PenaltyFold(*penalty, cupy.asarray(np.arange(5000) % 3 != 0))
+        for t in range(1, 5):
+            _updater(kernels)(name, p, cupy.asarray(rng.normal(size=5000).astype(np.float32)), state, fold, t)
+        return [cupy.asnumpy(a) for a in (p, *state)]
+
+    for fused, generic in zip(run(CupyKernels(cp_xp)), run(Kernels(cp_xp))):
+        np.testing.assert_array_equal(fused, generic)
