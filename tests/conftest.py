@@ -29,7 +29,15 @@ def host_rng() -> np.random.Generator:
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
     """Print the figures the engine's acceptance asks for: worst gradient check and backend drift."""
-    from tests import test_cross_backend, test_gradients
+    from tests import test_cross_backend, test_cuda_kernels, test_gradients
+
+    for key, value in sorted(test_cuda_kernels.CALLS.items()):
+        terminalreporter.write_line(f"array-library calls per step (784-256-10 ReLU, softmax, Adam, batch 128): {key}: {value:g}")
+    if test_cuda_kernels.COMPILED:
+        arches = sorted({k.rsplit(" ", 1)[1] for k in test_cuda_kernels.COMPILED})
+        total = sum(test_cuda_kernels.COMPILED.values())
+        builds = len(test_cuda_kernels.COMPILED)
+        terminalreporter.write_line(f"NVRTC: {builds} kernel builds for {', '.join(arches)}, {total:,} bytes")
 
     if test_gradients.GRADCHECK_RESULTS:
         terminalreporter.write_line(

@@ -14,14 +14,14 @@ import numpy as np
 import pytest
 
 from bpnn_xp.backends import Kernels, kernels_for
+from bpnn_xp.backends.cpu.numpy_out import NumpyKernels
 from bpnn_xp.backends.kernels import FlatViews
-from bpnn_xp.backends.numpy_kernels import NumpyKernels
 from bpnn_xp.engine.activations import get_activation
 from bpnn_xp.engine.costs import get_cost
 from bpnn_xp.engine.optimizers import OPTIMIZERS, Adam, get_optimizer
 
-numba_kernels = pytest.importorskip("bpnn_xp.backends.numba_kernels", reason="numba is not installed")
-NumbaKernels = numba_kernels.NumbaKernels
+numba_loops = pytest.importorskip("bpnn_xp.backends.cpu.numba_loops", reason="numba is not installed")
+NumbaKernels = numba_loops.NumbaKernels
 FAST = [NumpyKernels, NumbaKernels]
 RTOL = {np.float32: 1e-6, np.float64: 1e-13}
 EXACT_ACTIVATIONS = ["relu", "leaky_relu", "identity"]
@@ -32,10 +32,10 @@ def test_numpy_gets_the_fast_kernels_and_others_the_reference():
     import array_api_compat.numpy as np_xp
     import array_api_strict
 
-    from bpnn_xp.backends import mkl_blas
+    from bpnn_xp.backends import cpu_path
 
-    expected = "MklKernels" if mkl_blas.installed() else "NumbaKernels"  # MKL where the [mkl] extra is installed
-    assert type(kernels_for(np_xp)).__name__ == expected and isinstance(kernels_for(np_xp), NumbaKernels)
+    expected = "MklBlas" if cpu_path().blas == "mkl" else "NumpyBlas"  # MKL where the [mkl] extra is installed
+    assert type(kernels_for(np_xp)) is NumbaKernels and type(kernels_for(np_xp).blas).__name__ == expected
     assert type(kernels_for(np_xp, fast=False)) is Kernels
     assert type(kernels_for(array_api_strict)) is Kernels
     assert kernels_for(np_xp).supports_views and not kernels_for(array_api_strict).supports_views
@@ -52,20 +52,20 @@ def test_without_numba_numpy_falls_back_to_the_out_kernels(monkeypatch):
 
     import array_api_compat.numpy as np_xp
 
-    from bpnn_xp.backends import kernels
+    from bpnn_xp.backends import selection
 
-    kernels._numpy_fast_class.cache_clear()
-    monkeypatch.setitem(sys.modules, "bpnn_xp.backends.numba_kernels", None)  # import raises ImportError
+    selection.cpu_path.cache_clear()
+    monkeypatch.setitem(sys.modules, "bpnn_xp.backends.cpu.numba_loops", None)  # import raises ImportError
     try:
-        assert type(kernels_for(np_xp)) is NumpyKernels
+        assert type(kernels_for(np_xp)) is NumpyKernels and selection.cpu_path().loops == "numpy"
     finally:
-        kernels._numpy_fast_class.cache_clear()
+        selection.cpu_path.cache_clear()
 
 
 def test_numba_threads_are_capped_by_the_usable_cpus():
     import os
 
-    assert 1 <= numba_kernels.THREADS <= len(os.sched_getaffinity(0))
+    assert 1 <= numba_loops.THREADS <= numba_loops.ALL_THREADS <= len(os.sched_getaffinity(0))
 
 
 @pytest.mark.parametrize("cls", FAST)

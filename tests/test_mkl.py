@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from bpnn_xp import Network, Trainer
-from bpnn_xp.backends import mkl_blas
+from bpnn_xp.backends.cpu import mkl_blas
 
 try:
     mkl_blas.library()
@@ -24,8 +24,15 @@ except mkl_blas.MklUnavailable as why:
         raise RuntimeError(f"BPNN_XP_REQUIRE_MKL is set but MKL is unusable: {why}") from None
     pytest.skip(f"{why}", allow_module_level=True)
 
-from bpnn_xp.backends import mkl_kernels  # noqa: E402
-from bpnn_xp.backends.mkl_kernels import MklKernels  # noqa: E402
+from bpnn_xp.backends.cpu import blas  # noqa: E402
+from bpnn_xp.backends.cpu.blas import MklBlas, NumpyBlas  # noqa: E402
+from bpnn_xp.backends.cpu.numba_loops import NumbaKernels  # noqa: E402
+
+
+def MklKernels(xp):  # noqa: N802 - reads like the class it stands for
+    """The numba kernels with oneMKL's products passed in (what ``kernels_for`` builds where MKL is installed)."""
+    return NumbaKernels(xp, MklBlas())
+
 
 HISTORY_PROBE = """
 import sys
@@ -54,7 +61,7 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.fixture(autouse=True)
 def _mkl_loaded():
     """These tests check MKL's products themselves: load it up front, whatever the first product's size."""
-    assert mkl_kernels.activate(), mkl_kernels._STATE["failed"]
+    assert blas.activate(), blas._STATE["failed"]
 RTOL = {np.float32: 2e-6, np.float64: 1e-14}
 
 
@@ -158,8 +165,6 @@ def test_mkl_and_openblas_train_to_the_same_network_within_rounding():
     Y = np.eye(4, dtype=np.float32)[rng.integers(0, 4, 256)]
     with_mkl, with_openblas = Network.create([20, 32, 4], "tanh", seed=1), Network.create([20, 32, 4], "tanh", seed=1)
     with_mkl.kernels = MklKernels(np)
-    from bpnn_xp.backends.numba_kernels import NumbaKernels
-
     with_openblas.kernels = NumbaKernels(np)
     _train(with_mkl, X, Y, 2)
     _train(with_openblas, X, Y, 2)
@@ -167,26 +172,25 @@ def test_mkl_and_openblas_train_to_the_same_network_within_rounding():
 
 
 def test_numpy_networks_pick_mkl_unless_turned_off():
-    code = "import numpy as np; from bpnn_xp.backends import kernels_for; print(type(kernels_for(np)).__name__)"
+    code = "import numpy as np; from bpnn_xp.backends import kernels_for; print(kernels_for(np).name)"
     env = {k: v for k, v in os.environ.items() if k != "BPNN_XP_BLAS"}
     picked = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
-    assert picked.stdout.strip() == "MklKernels", picked.stderr
+    assert picked.stdout.strip() == "mkl", picked.stderr
     env["BPNN_XP_BLAS"] = "openblas"
     off = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
-    assert off.stdout.strip() == "NumbaKernels", off.stderr
-    assert "turned off" in subprocess.run(
-        [sys.executable, "-c", "from bpnn_xp.backends import mkl_blas; print(mkl_blas.status())"],
+    assert off.stdout.strip() == "numba", off.stderr
+    assert "turned off by BPNN_XP_BLAS" in subprocess.run(
+        [sys.executable, "-c", "from bpnn_xp.backends import cpu_fast_path; print(cpu_fast_path())"],
         capture_output=True, text=True, env=env, cwd=ROOT, timeout=120,
     ).stdout  # fmt: skip
 
 
 @pytest.mark.parametrize("name", ["matmul_into", "sum_rows_into"])
 def test_mkl_overrides_keep_the_reference_signature(name):
+    """MklBlas replaces NumpyBlas's products with the same parameters; the kernels' own signature is test_fast_paths'."""
     import inspect
 
-    from bpnn_xp.backends import Kernels
-
-    ours, reference = inspect.signature(getattr(MklKernels, name)), inspect.signature(getattr(Kernels, name))
+    ours, reference = inspect.signature(getattr(MklBlas, name)), inspect.signature(getattr(NumpyBlas, name))
     assert ours.parameters.keys() == reference.parameters.keys()
 
 
@@ -217,3 +221,26 @@ def test_aligned_row_major_only_the_rest_goes_to_numpy():
     misaligned[...] = d
     np.testing.assert_allclose(kernels.matmul_into(None, misaligned, d.T), d @ d.T, rtol=1e-5)
     assert np.all(np.abs(kernels.sum_rows_into(None, misaligned) - d.sum(axis=0)) <= bound)
+
+
+def test_mkl_works_without_numba(monkeypatch):
+    """The BLAS is passed in: the NumPy out= kernels take oneMKL's products as they are, and selection picks
+    them where numba cannot load."""
+    import sys
+
+    from bpnn_xp.backends import selection
+    from bpnn_xp.backends.cpu.numpy_out import NumpyKernels
+
+    rng = np.random.default_rng(8)
+    a, b = _arrays(rng, (64, 30), np.float32), _arrays(rng, (30, 12), np.float32)
+    kernels = NumpyKernels(np, MklBlas())
+    assert kernels.name == "mkl" and kernels.loops == "numpy"
+    _close(kernels.matmul_into(None, a, b), a, b)
+    selection.cpu_path.cache_clear()
+    monkeypatch.delenv("BPNN_XP_BLAS", raising=False)
+    monkeypatch.setitem(sys.modules, "bpnn_xp.backends.cpu.numba_loops", None)  # import raises ImportError
+    try:
+        picked = selection.kernels_for(np)
+        assert type(picked) is NumpyKernels and type(picked.blas) is MklBlas
+    finally:
+        selection.cpu_path.cache_clear()

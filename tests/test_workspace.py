@@ -146,14 +146,14 @@ def test_environment_switches_accept_their_spellings_and_warn_once_about_others(
 def test_asking_for_mkl_where_it_is_missing_says_how_to_get_it(monkeypatch):
     import array_api_compat.numpy as np_xp
 
-    from bpnn_xp.backends import kernels, mkl_blas
+    from bpnn_xp.backends import selection
+    from bpnn_xp.backends.cpu import mkl_blas
 
     monkeypatch.setenv("BPNN_XP_BLAS", "mkl")
-    monkeypatch.setattr(mkl_blas, "installed", lambda: False)
-    monkeypatch.setattr(mkl_blas, "status", lambda: 'not used: MKL is not installed (pip install "bpnn_xp[mkl]")')
-    kernels._numpy_fast_class.cache_clear()
+    monkeypatch.setattr(mkl_blas, "find_library", lambda: None)
+    selection.cpu_path.cache_clear()
     try:
         with pytest.warns(UserWarning, match=r'oneMKL cannot be used \(MKL is not installed \(pip install "bpnn_xp\[mkl\]"\)\)'):
             assert kernels_for(np_xp).name == "numba"
     finally:
-        kernels._numpy_fast_class.cache_clear()
+        selection.cpu_path.cache_clear()

@@ -1,5 +1,6 @@
 """Backends: device strings to namespaces and devices, host <-> device copies, the seeded host RNG,
-the device listing, and the kernels seam. The only package that names NumPy, CuPy or torch."""
+the device listing, and the kernels seam (``kernels``: the reference; ``selection``: which kernels a
+namespace gets; ``cpu/`` and ``cuda/``: the fast paths). The only package that names NumPy, CuPy or torch."""
 
 from . import gpu_probe
 from .devices import (
@@ -17,7 +18,8 @@ from .devices import (
     resolve_device,
     to_numpy,
 )
-from .kernels import Kernels, cpu_fast_path, kernels_for
+from .kernels import Kernels
+from .selection import cpu_fast_path, cpu_path, kernels_for
 
 __all__ = [
     "DEVICE_HELP",
@@ -28,6 +30,7 @@ __all__ = [
     "available_device_names",
     "backend_of",
     "cpu_fast_path",
+    "cpu_path",
     "cupy_gpu_count",
     "describe_backends",
     "device_context",

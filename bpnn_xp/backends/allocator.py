@@ -3,9 +3,8 @@
 Why: a backprop step makes and frees arrays of a few hundred KB to a few MB (layer outputs, deltas,
 the cost's temporaries). glibc starts with a 128 KB mmap threshold that it raises as such blocks are
 freed, but then returns the freed top of the heap to the OS (trim threshold = 2x mmap threshold), so
-the next step page-faults its memory in again. Measured here (2-core Xeon, float32): the course
-network's full-batch cost + gradient took 2.06-2.14 ms with glibc's defaults and 1.71-1.74 ms with
-the thresholds pinned; a batch-1024 step of 784-1024-1024-10 gained ~10% the same way.
+the next step page-faults its memory in again; pinned, a step reuses its memory (~10-20% faster,
+measured: docs/decisions.md).
 
 What: ``mallopt(M_MMAP_THRESHOLD, 32 MB)`` (glibc's own upper bound for the dynamic threshold on 64-bit)
 and ``mallopt(M_TRIM_THRESHOLD, 64 MB)`` (its 2x rule), once, when the first NumPy network picks its

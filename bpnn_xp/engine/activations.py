@@ -1,8 +1,11 @@
-"""Activation functions g(z) with their derivatives, written once for any array-API namespace.
+"""Activation functions g(z) with their derivatives; each formula is written once, in the kernels seam.
 
 Each activation has ``fn(z)`` (the forward value), ``derivative(z)`` (g'(z), for tests and plots)
 and ``backward(z, a, grad_a)``, the fused product ``grad_a * g'(z)`` that backprop needs; it may
 reuse the forward value ``a`` (sigmoid and tanh do) and may overwrite ``grad_a`` in place.
+The arithmetic is the kernels' (``backends.kernels.Kernels.relu`` etc.): an activation names its own
+method there (``forward``/``backward`` take the kernels object), so a backend's fast path overrides
+one method and no table maps names to code. Without kernels, the generic reference runs.
 """
 
 from __future__ import annotations
@@ -11,31 +14,30 @@ from typing import Any
 
 from array_api_compat import array_namespace
 
+from ..backends.kernels import Kernels
 from ..errors import BpnnValueError, canonical_name
 
 
 class Activation:
-    """Base class; subclasses set ``name`` and implement ``_fn`` and ``_backward``."""
+    """Base class; subclasses set ``name`` and implement ``forward`` and ``backward`` on a kernels object."""
 
     name = "activation"
 
     def fn(self, z: Any, xp: Any = None) -> Any:
-        """g(z), elementwise."""
-        return self._fn(xp or array_namespace(z), z)
+        """g(z), elementwise (z itself is left alone)."""
+        return self.forward(Kernels(xp or array_namespace(z)), z)
 
     def derivative(self, z: Any, xp: Any = None) -> Any:
         """g'(z), elementwise (computed through ``backward`` so both share one formula)."""
-        xp = xp or array_namespace(z)
-        return self._backward(xp, z, self._fn(xp, z), xp.ones_like(z))
+        kernels = Kernels(xp or array_namespace(z))
+        return self.backward(kernels, z, self.forward(kernels, z), kernels.xp.ones_like(z))
 
-    def backward(self, z: Any, a: Any, grad_a: Any, xp: Any = None) -> Any:
-        """grad_a * g'(z) given the forward value a = g(z); may overwrite grad_a."""
-        return self._backward(xp or array_namespace(z), z, a, grad_a)
-
-    def _fn(self, xp: Any, z: Any) -> Any:
+    def forward(self, kernels: Any, z: Any, out: Any = None, bias: Any = None) -> Any:
+        """g(z + bias) through ``kernels`` (z += bias in place first), into ``out`` where the kernels can."""
         raise NotImplementedError
 
-    def _backward(self, xp: Any, z: Any, a: Any, grad_a: Any) -> Any:
+    def backward(self, kernels: Any, z: Any, a: Any, grad_a: Any) -> Any:
+        """grad_a * g'(z) through ``kernels``; may overwrite grad_a."""
         raise NotImplementedError
 
     def __repr__(self) -> str:
@@ -47,17 +49,11 @@ class Sigmoid(Activation):
 
     name = "sigmoid"
 
-    def _fn(self, xp: Any, z: Any) -> Any:
-        a = xp.tanh(z * 0.5)
-        a += 1.0
-        a *= 0.5
-        return a
+    def forward(self, kernels: Any, z: Any, out: Any = None, bias: Any = None) -> Any:
+        return kernels.sigmoid(z, out, bias)
 
-    def _backward(self, xp: Any, z: Any, a: Any, grad_a: Any) -> Any:
-        slope = 1.0 - a  # g'(z) = a (1 - a)
-        slope *= a
-        grad_a *= slope
-        return grad_a
+    def backward(self, kernels: Any, z: Any, a: Any, grad_a: Any) -> Any:
+        return kernels.sigmoid_backward(z, a, grad_a)
 
 
 class Tanh(Activation):
@@ -65,15 +61,11 @@ class Tanh(Activation):
 
     name = "tanh"
 
-    def _fn(self, xp: Any, z: Any) -> Any:
-        return xp.tanh(z)
+    def forward(self, kernels: Any, z: Any, out: Any = None, bias: Any = None) -> Any:
+        return kernels.tanh(z, out, bias)
 
-    def _backward(self, xp: Any, z: Any, a: Any, grad_a: Any) -> Any:
-        slope = a * a
-        slope *= -1.0
-        slope += 1.0
-        grad_a *= slope
-        return grad_a
+    def backward(self, kernels: Any, z: Any, a: Any, grad_a: Any) -> Any:
+        return kernels.tanh_backward(z, a, grad_a)
 
 
 class ReLU(Activation):
@@ -81,13 +73,11 @@ class ReLU(Activation):
 
     name = "relu"
 
-    def _fn(self, xp: Any, z: Any) -> Any:
-        return xp.maximum(z, 0.0)
+    def forward(self, kernels: Any, z: Any, out: Any = None, bias: Any = None) -> Any:
+        return kernels.relu(z, out, bias)
 
-    def _backward(self, xp: Any, z: Any, a: Any, grad_a: Any) -> Any:
-        # a 0/1 mask product, not where(): where() branches per element and is ~10x slower on NumPy
-        grad_a *= xp.astype(z > 0.0, grad_a.dtype)
-        return grad_a
+    def backward(self, kernels: Any, z: Any, a: Any, grad_a: Any) -> Any:
+        return kernels.relu_backward(z, a, grad_a)
 
 
 class LeakyReLU(Activation):
@@ -100,15 +90,11 @@ class LeakyReLU(Activation):
             raise BpnnValueError(f"leaky_relu slope must be in [0, 1), got {slope}")
         self.slope = float(slope)
 
-    def _fn(self, xp: Any, z: Any) -> Any:
-        return xp.maximum(z, z * self.slope)  # valid for slope < 1; branch-free
+    def forward(self, kernels: Any, z: Any, out: Any = None, bias: Any = None) -> Any:
+        return kernels.leaky_relu(z, self.slope, out, bias)
 
-    def _backward(self, xp: Any, z: Any, a: Any, grad_a: Any) -> Any:
-        slope = xp.astype(z > 0.0, grad_a.dtype)  # 1 where z > 0, else the leaky slope
-        slope *= 1.0 - self.slope
-        slope += self.slope
-        grad_a *= slope
-        return grad_a
+    def backward(self, kernels: Any, z: Any, a: Any, grad_a: Any) -> Any:
+        return kernels.leaky_relu_backward(z, a, grad_a, self.slope)
 
 
 class Softmax(Activation):
@@ -116,7 +102,8 @@ class Softmax(Activation):
 
     name = "softmax"
 
-    def _fn(self, xp: Any, z: Any) -> Any:
+    def forward(self, kernels: Any, z: Any, out: Any = None, bias: Any = None) -> Any:
+        xp, z = kernels.xp, kernels.identity(z, None, bias)
         e = xp.exp(z - xp.max(z, axis=1, keepdims=True))
         e /= xp.sum(e, axis=1, keepdims=True)
         return e
@@ -127,11 +114,11 @@ class Identity(Activation):
 
     name = "identity"
 
-    def _fn(self, xp: Any, z: Any) -> Any:
-        return z
+    def forward(self, kernels: Any, z: Any, out: Any = None, bias: Any = None) -> Any:
+        return kernels.identity(z, out, bias)
 
-    def _backward(self, xp: Any, z: Any, a: Any, grad_a: Any) -> Any:
-        return grad_a
+    def backward(self, kernels: Any, z: Any, a: Any, grad_a: Any) -> Any:
+        return kernels.identity_backward(z, a, grad_a)
 
 
 ACTIVATIONS: dict[str, type[Activation]] = {cls.name: cls for cls in (Sigmoid, Tanh, ReLU, LeakyReLU, Identity)}

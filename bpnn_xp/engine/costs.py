@@ -1,5 +1,8 @@
 """Costs with their output layer and fused output delta (Nielsen's ``fn`` and ``delta``).
 
+The cross-entropies' arithmetic is the kernels seam's (``Kernels.softmax_xent``, ``sigmoid_xent``): a cost
+names its method there (``on_kernels``), so a fast path overrides one method; ``fn_and_delta`` runs the reference.
+
 A cost owns the output activation that fits it, so the output delta is the classic ``a_L - y``
 for softmax + categorical cross-entropy and sigmoid + binary cross-entropy. Costs are computed
 from the logits z (log-sum-exp, softplus), so log(0) never happens. Values are means over samples;
@@ -12,6 +15,7 @@ from typing import Any
 
 from array_api_compat import array_namespace
 
+from ..backends.kernels import Kernels
 from ..errors import canonical_name
 from .activations import Activation, Identity, Sigmoid, Softmax, get_activation
 
@@ -53,7 +57,11 @@ class Cost:
         return xp.argmax(y, axis=1)
 
     def fn_and_delta(self, z: Any, y: Any, xp: Any = None) -> tuple[Any, Any]:
-        """(mean cost, per-sample delta), sharing the work both need."""
+        """(mean cost, per-sample delta), sharing the work both need (the generic reference kernels)."""
+        return self.on_kernels(Kernels(xp or array_namespace(z)), z, y)
+
+    def on_kernels(self, kernels: Any, z: Any, y: Any, out: Any = None) -> tuple[Any, Any]:
+        """(mean cost, per-sample delta) through ``kernels``, the delta into ``out`` where they can."""
         raise NotImplementedError
 
     def __repr__(self) -> str:
@@ -68,19 +76,8 @@ class SoftmaxCrossEntropy(Cost):
     name = "softmax_cross_entropy"
     output = Softmax()
 
-    def fn_and_delta(self, z: Any, y: Any, xp: Any = None) -> tuple[Any, Any]:
-        xp = xp or array_namespace(z)
-        shifted = z - xp.max(z, axis=1, keepdims=True)
-        e = xp.exp(shifted)
-        total = xp.sum(e, axis=1, keepdims=True)
-        mass = xp.sum(y, axis=1, keepdims=True)  # 1 for one-hot rows
-        # loss_i = sum_k y_ik (log total_i - shifted_ik);  dloss_i/dz_ik = a_ik sum_k y_ik - y_ik
-        shifted *= y
-        cost = (xp.sum(xp.log(total) * mass) - xp.sum(shifted)) / z.shape[0]
-        e /= total
-        e *= mass  # exact for any targets, not only rows that sum to 1
-        e -= y
-        return cost, e
+    def on_kernels(self, kernels: Any, z: Any, y: Any, out: Any = None) -> tuple[Any, Any]:
+        return kernels.softmax_xent(z, y, out)
 
 
 class SigmoidCrossEntropy(Cost):
@@ -93,20 +90,8 @@ class SigmoidCrossEntropy(Cost):
     name = "sigmoid_cross_entropy"
     output = Sigmoid()
 
-    def fn_and_delta(self, z: Any, y: Any, xp: Any = None) -> tuple[Any, Any]:
-        xp = xp or array_namespace(z)
-        e = xp.exp(-xp.abs(z))  # shared: softplus(z) = max(z, 0) + log1p(e), sigmoid from e
-        loss = xp.log1p(e)
-        loss += xp.maximum(z, 0.0)
-        loss -= y * z
-        cost = xp.sum(loss) / z.shape[0]
-        # sigmoid(z) = r for z >= 0 and e r = e/(1+e) for z < 0 (no cancellation), with r = sigmoid(|z|).
-        # The factor max(e, [z >= 0]) is 1 or e: the same bits as xp.where(z >= 0, r, e * r), but
-        # branch-free (NumPy's where mispredicts on mixed signs: 8x slower on a 5000x10 batch).
-        delta = xp.maximum(e, xp.astype(z >= 0.0, z.dtype))
-        delta *= 1.0 / (1.0 + e)
-        delta -= y
-        return cost, delta
+    def on_kernels(self, kernels: Any, z: Any, y: Any, out: Any = None) -> tuple[Any, Any]:
+        return kernels.sigmoid_xent(z, y, out)
 
     def classes(self, z: Any, xp: Any = None) -> Any:
         """sigmoid(z) > 0.5 is z > 0: no activation needed."""
@@ -122,12 +107,11 @@ class MeanSquaredError(Cost):
     def __init__(self, output: str | Activation = "identity") -> None:
         self.output = get_activation(output)
 
-    def fn_and_delta(self, z: Any, y: Any, xp: Any = None) -> tuple[Any, Any]:
-        xp = xp or array_namespace(z)
-        a = self.output.fn(z, xp)
+    def on_kernels(self, kernels: Any, z: Any, y: Any, out: Any = None) -> tuple[Any, Any]:
+        a = self.output.forward(kernels, z)
         error = a - y
-        cost = xp.sum(error * error) * (0.5 / z.shape[0])
-        return cost, self.output.backward(z, a, error, xp)
+        cost = kernels.xp.sum(error * error) * (0.5 / z.shape[0])
+        return cost, self.output.backward(kernels, z, a, error)
 
     def __repr__(self) -> str:
         return f"mse({self.output.name})"

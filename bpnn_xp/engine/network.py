@@ -28,7 +28,7 @@ from array_api_compat import array_namespace
 from array_api_compat import device as device_of
 
 from .. import backends
-from ..backends.kernels import FlatViews, Workspace, buffer_for
+from ..backends.kernels import FlatViews, PenaltyFold, Totals, Workspace, buffer_for
 from ..errors import BpnnValueError
 from .activations import Activation, get_activation
 from .costs import Cost, get_cost
@@ -75,6 +75,7 @@ class Network:
         self.fast = fast  # False: the generic reference kernels and separate arrays throughout
         self.kernels = backends.kernels_for(self.xp, fast)
         self._flat: Any = None
+        self._weight_mask: Any = None  # built on first use by ``penalty_fold``
         self._weights, self._biases = list(weights), list(biases)
         if self.kernels.supports_views:
             with backends.device_context(weights[0]):
@@ -263,19 +264,21 @@ class Network:
 
     @on_network_device
     def forward_backward(
-        self, X: Any, Y: Any, l2: float = 0.0, l1: float = 0.0, n: int | None = None, workspace: Workspace | None = None
+        self, X: Any, Y: Any, l2: float = 0.0, l1: float = 0.0, n: int | None = None, workspace: Workspace | None = None,
+        totals: Totals | None = None, penalty_cost: bool = True,
     ) -> tuple[Any, list[Any], Any]:
         """``backprop`` that also returns the output logits z_L (for accuracy without a second pass).
 
         With a ``workspace`` (``network.kernels.workspace()``) every temporary, the logits and the
         gradient buffer are that workspace's buffers, reused by the next call with it: a loop must be
         done with one call's results before it makes the next (the Trainer is). Same numbers either way.
+        ``totals`` (``kernels.epoch_totals``) gets the batch's cost sum and correct count added on the device;
+        ``penalty_cost=False`` leaves the penalty out of the returned cost (the Trainer adds it once per epoch).
         """
         kernels, m = self.kernels, X.shape[0]
         logits, zs, activations = self._forward(X, True, workspace)
-        delta_out = buffer_for(workspace, "delta", logits.shape, logits.dtype)
-        cost, delta = kernels.cost_and_delta(self.cost_function, logits, Y, delta_out)
-        delta *= 1.0 / m  # scale the (small) output delta once instead of every gradient
+        delta_out = buffer_for(workspace, "delta", logits.shape, logits.dtype)  # delta x 1/m once, not every gradient
+        cost, delta = kernels.cost_and_delta(self.cost_function, logits, Y, delta_out, scale=1.0 / m, totals=totals)
         grads = self._new_gradients(workspace)
         for i in range(len(self._weights) - 1, -1, -1):
             grads[2 * i] = kernels.matmul_into(grads[2 * i], activations[i].T, delta)
@@ -285,7 +288,8 @@ class Network:
                 delta = kernels.matmul_into(buffer_for(workspace, ("delta", i), (m, w.shape[0]), delta.dtype), delta, w.T)
                 delta = kernels.activation_backward(self.activations[i - 1], zs[i - 1], activations[i], delta)
         if l2 or l1:
-            cost = cost + self.penalty(l2, l1, n or m)
+            if penalty_cost:
+                cost = cost + self.penalty(l2, l1, n or m)
             self._add_penalty_gradients(grads, l2, l1, n or m)
         return cost, grads, logits
 
@@ -293,10 +297,20 @@ class Network:
         """Where packed, views into one flat gradient buffer (``.flat``; the workspace's if given); else empty slots."""
         if self._flat is None:
             return [None] * (2 * len(self._weights))
-        flat = buffer_for(workspace, "gradients", self._flat.shape, self.dtype)
-        if flat is None:
-            flat = self.xp.empty(self._flat.shape, dtype=self.dtype, device=self.device)  # every entry is written
-        return self.kernels.views(flat, [tuple(p.shape) for p in self.params])
+        flat, shapes = buffer_for(workspace, "gradients", self._flat.shape, self.dtype), [tuple(p.shape) for p in self.params]
+        if flat is None:  # every entry is written
+            return self.kernels.views(self.xp.empty(self._flat.shape, dtype=self.dtype, device=self.device), shapes)
+        views = workspace.memo(("gradient views", id(flat)), lambda: tuple(self.kernels.views(flat, shapes)))
+        return FlatViews(views, flat)  # a new list each step: backprop assigns its items
+
+    @on_network_device
+    def penalty_fold(self, l2: float, l1: float, n: int) -> PenaltyFold:
+        """The L2/L1 gradient for an update that folds it (``Kernels.penalized``): l2/n, l1/n, a weights-only mask."""
+        if self._weight_mask is None:
+            sizes = [math.prod(p.shape) for p in self.params]
+            self._weight_mask = self.xp.concat([self.xp.full((k,), i % 2 == 0, dtype=self.xp.bool, device=self.device)
+                                                for i, k in enumerate(sizes)])  # fmt: skip
+        return PenaltyFold(l2 / n, l1 / n, self._weight_mask)
 
     def _add_penalty_gradients(self, grads: list[Any], l2: float, l1: float, n: int) -> None:
         """grad W += l2/n W + l1/n sign(W); biases are not penalized."""

@@ -39,8 +39,11 @@ class Optimizer:
         self.fast = fast  # False forces the generic reference kernels
         self.kernels: backends.Kernels | None = None
 
-    def step(self, params: Sequence[Any], grads: Sequence[Any]) -> None:
-        """One update of every parameter from its gradient (one pass over flat buffers where given)."""
+    def step(self, params: Sequence[Any], grads: Sequence[Any], penalty: Any = None) -> None:
+        """One update of every parameter from its gradient (one pass over flat buffers where given).
+
+        ``penalty`` (``Network.penalty_fold``, flat buffers only): the L2/L1 gradient, added by the update
+        kernel itself where ``kernels.folds_penalty`` (one pass instead of two per weight matrix)."""
         with backends.device_context(params[0]):
             kernels = self._kernels_for(params)
             flat = getattr(params, "flat", None) is not None and kernels.supports_views
@@ -49,8 +52,10 @@ class Optimizer:
             self.t += 1
             flat_state = {k: getattr(v, "flat", None) for k, v in self.state.items()}
             if flat and getattr(grads, "flat", None) is not None and all(s is not None for s in flat_state.values()):
-                self._update(kernels, params.flat, grads.flat, flat_state)
+                self._update(kernels, params.flat, grads.flat, flat_state, penalty)
                 return
+            if penalty is not None:
+                raise BpnnValueError("a folded penalty needs flat parameter, gradient and state buffers")
             for i, (p, g) in enumerate(zip(params, grads)):
                 self._update(kernels, p, g, {k: v[i] for k, v in self.state.items()})
 
@@ -68,7 +73,7 @@ class Optimizer:
             return kernels.views(xp.zeros_like(params.flat), [tuple(p.shape) for p in params])
         return [xp.zeros_like(p) for p in params]
 
-    def _update(self, kernels: backends.Kernels, p: Any, g: Any, state: dict[str, Any]) -> None:
+    def _update(self, kernels: backends.Kernels, p: Any, g: Any, state: dict[str, Any], penalty: Any = None) -> None:
         """Update ``p`` (one parameter, or the whole flat buffer) from ``g`` with the matching ``state``."""
         raise NotImplementedError
 
@@ -112,8 +117,8 @@ class SGD(Optimizer):
 
     name = "sgd"
 
-    def _update(self, kernels: backends.Kernels, p: Any, g: Any, state: dict[str, Any]) -> None:
-        kernels.sgd(p, g, self.lr)
+    def _update(self, kernels: backends.Kernels, p: Any, g: Any, state: dict[str, Any], penalty: Any = None) -> None:
+        kernels.sgd(p, g, self.lr, penalty)
 
 
 class Momentum(Optimizer):
@@ -127,8 +132,8 @@ class Momentum(Optimizer):
         super().__init__(lr, fast)
         self.momentum = _fraction("momentum", momentum)
 
-    def _update(self, kernels: backends.Kernels, p: Any, g: Any, state: dict[str, Any]) -> None:
-        kernels.momentum(p, g, state["velocity"], self.lr, self.momentum, self.nesterov)
+    def _update(self, kernels: backends.Kernels, p: Any, g: Any, state: dict[str, Any], penalty: Any = None) -> None:
+        kernels.momentum(p, g, state["velocity"], self.lr, self.momentum, self.nesterov, penalty)
 
 
 class Nesterov(Momentum):
@@ -149,8 +154,8 @@ class RMSProp(Optimizer):
         self.rho = _fraction("rho", rho)
         self.eps = _positive("eps", eps)
 
-    def _update(self, kernels: backends.Kernels, p: Any, g: Any, state: dict[str, Any]) -> None:
-        kernels.rmsprop(p, g, state["square_avg"], self.lr, self.rho, self.eps)
+    def _update(self, kernels: backends.Kernels, p: Any, g: Any, state: dict[str, Any], penalty: Any = None) -> None:
+        kernels.rmsprop(p, g, state["square_avg"], self.lr, self.rho, self.eps, penalty)
 
 
 class Adam(Optimizer):
@@ -170,11 +175,11 @@ class Adam(Optimizer):
         self.beta2 = _fraction("beta2", beta2)
         self.eps = _positive("eps", eps)
 
-    def _update(self, kernels: backends.Kernels, p: Any, g: Any, state: dict[str, Any]) -> None:
+    def _update(self, kernels: backends.Kernels, p: Any, g: Any, state: dict[str, Any], penalty: Any = None) -> None:
         correction = math.sqrt(1.0 - self.beta2**self.t)
         lr_t = self.lr * correction / (1.0 - self.beta1**self.t)
         eps_t = self.eps * correction
-        kernels.adam(p, g, state["m"], state["v"], self.beta1, self.beta2, lr_t, eps_t)
+        kernels.adam(p, g, state["m"], state["v"], self.beta1, self.beta2, lr_t, eps_t, penalty)
 
 
 OPTIMIZERS: dict[str, type[Optimizer]] = {c.name: c for c in (SGD, Momentum, Nesterov, RMSProp, Adam)}

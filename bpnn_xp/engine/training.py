@@ -1,7 +1,11 @@
 """Minibatch training: shuffling from the seeded host Generator, batches gathered on the device.
 
 No host-device sync happens per step: the cost and the count of correct predictions are summed on
-the device and read once per epoch (or every ``log_every`` batches for a progress display).
+the device (``kernels.epoch_totals``; the CUDA kernels fold this into the cost kernel) and read once per
+epoch (or every ``log_every`` batches for a progress display). The penalty (L2/L1) is not computed per
+step: an epoch's cost is its mean data cost plus the penalty of the weights the epoch started from
+(computed on the device once, read with the sums; for one full batch exactly that step's cost, as
+scikit-learn's MLPClassifier reports it).
 Full-batch scipy methods (L-BFGS-B, CG, TNC) run through the same ``Trainer.fit``.
 
 Data-parallel training: given a communicator (``backends.distributed``) of N ranks, every rank holds
@@ -26,7 +30,7 @@ from array_api_compat import device as device_of
 
 from .. import backends
 from ..backends.distributed import SingleProcess
-from ..backends.kernels import Workspace, buffer_for
+from ..backends.kernels import Totals, Workspace, buffer_for
 from ..errors import BpnnTypeError, BpnnValueError, DeviceError, DivergenceError
 from .full_batch import minimize, shard_bounds
 from .network import Network
@@ -172,6 +176,9 @@ class Trainer:
         else:
             full_batch = is_full_batch_method(self.method)
             self.optimizer = None if full_batch else get_optimizer(self.method, lr, fast=getattr(network, "fast", True))
+        optimizer_free = self.optimizer is not None and self.optimizer.kernels is None
+        if optimizer_free and self.optimizer.fast == getattr(network, "fast", True):
+            self.optimizer.kernels = getattr(network, "kernels", None)  # the network's own (one set of scratch buffers)
         self.batch_size = check_batch_size(batch_size)
         self.l2 = _non_negative("l2", l2)
         self.l1 = _non_negative("l1", l1)
@@ -309,15 +316,13 @@ class Trainer:
             on_epoch(record)
 
     def _run_epoch(self, X: Any, Y: Any, on_batch: Callable[[BatchProgress], None] | None, log_every: int) -> EpochRecord:
-        network, xp = self.network, self.network.xp
-        cost_function = network.cost_function
+        network = self.network
         n = X.shape[0]
         batch = n if self.batch_size == FULL_BATCH else min(self.batch_size, n)
         n_batches = math.ceil(n / batch)
-        labels = cost_function.target_classes(Y, xp)
         order = backends.from_host(self.rng.permutation(n), like=X)
-        cost_sum = xp.zeros((), dtype=network.dtype, device=network.device)
-        correct = xp.zeros((), dtype=xp.int64, device=network.device)
+        totals = network.kernels.epoch_totals(network.dtype, network.device)
+        penalty = network.penalty(self.l2, self.l1, n) if self.l2 or self.l1 else None  # the starting weights'
         rank, size = self.comm.rank, self.comm.size
         self.epoch += 1
         started, mine = time.perf_counter(), 0
@@ -329,39 +334,42 @@ class Trainer:
             m = rows.shape[0]
             xb = network.kernels.take_rows(X, rows, buffer_for(self._workspace, "X", (m, *X.shape[1:]), X.dtype))
             yb = network.kernels.take_rows(Y, rows, buffer_for(self._workspace, "Y", (m, *Y.shape[1:]), Y.dtype))
-            cost, logits = self._step(xb, yb, n, global_rows)
-            if m:
-                mine += m
-                cost_sum += cost * float(m)
-                correct += xp.sum(xp.astype(cost_function.classes(logits, xp) == xp.take(labels, rows, axis=0), xp.int64))
+            self._step(xb, yb, n, global_rows, totals)
+            mine += m
             if on_batch is not None and log_every and ((b + 1) % log_every == 0 or b + 1 == n_batches):
                 seen, local = min((b + 1) * batch, n), max(mine, 1)  # with several ranks: this rank's rows
                 rate = seen / max(time.perf_counter() - started, 1e-9)
-                on_batch(BatchProgress(self.epoch, b + 1, n_batches, float(cost_sum) / local, int(correct) / local, rate))
+                cost_sum, correct = network.kernels.read_totals(totals)
+                cost = cost_sum / local + _host_float(penalty)
+                on_batch(BatchProgress(self.epoch, b + 1, n_batches, cost, correct / local, rate))
         seconds = time.perf_counter() - started
-        total_cost, total_correct = self._epoch_sums(float(cost_sum), int(correct))  # the one sync of the epoch
+        total_cost, total_correct = self._epoch_sums(*network.kernels.read_totals(totals))  # the one sync of the epoch
         return EpochRecord(
-            self.epoch, total_cost / n, total_correct / n, seconds=seconds, samples_per_second=n / max(seconds, 1e-9)
+            self.epoch, total_cost / n + _host_float(penalty), total_correct / n, seconds=seconds,
+            samples_per_second=n / max(seconds, 1e-9),
         )
 
-    def _step(self, xb: Any, yb: Any, n: int, global_rows: int) -> tuple[Any, Any]:
-        """One optimizer step on a batch (this rank's share of it); returns (cost, logits) of the rows here."""
+    def _step(self, xb: Any, yb: Any, n: int, global_rows: int, totals: Totals | None = None) -> None:
+        """One optimizer step on a batch (this rank's share of it); its cost and correct count go to ``totals``."""
         network = self.network
-        if self.comm.size == 1:
-            cost, grads, logits = network.forward_backward(xb, yb, self.l2, self.l1, n, self._workspace)
-        else:
-            cost, grads, logits = self._reduced_gradients(xb, yb, n, global_rows)
-        self.optimizer.step(network.params, grads)
-        return cost, logits
+        if self.comm.size > 1:
+            grads = self._reduced_gradients(xb, yb, n, global_rows, totals)
+            self.optimizer.step(network.params, grads)
+            return
+        folds = network.kernels.folds_penalty and network.flat is not None and self.optimizer.kernels is network.kernels
+        fold = bool(self.l2 or self.l1) and folds
+        l2, l1 = (0.0, 0.0) if fold else (self.l2, self.l1)
+        _, grads, _ = network.forward_backward(xb, yb, l2, l1, n, self._workspace, totals, penalty_cost=False)
+        self.optimizer.step(network.params, grads, network.penalty_fold(self.l2, self.l1, n) if fold else None)
 
-    def _reduced_gradients(self, xb: Any, yb: Any, n: int, global_rows: int) -> tuple[Any, list[Any], Any]:
+    def _reduced_gradients(self, xb: Any, yb: Any, n: int, global_rows: int, totals: Totals | None) -> list[Any]:
         """The global batch's mean gradient on every rank: shares weighted by rows, ONE allreduce of the flat buffer."""
         network, xp, m = self.network, self.network.xp, xb.shape[0]
-        cost = logits = grads = None
+        grads = None
         if m == 0:  # fewer rows in this batch than ranks: this rank adds nothing
             flat = xp.zeros((network.n_params,), dtype=network.dtype, device=network.device)
         else:
-            cost, grads, logits = network.forward_backward(xb, yb, self.l2, self.l1, n, self._workspace)
+            _, grads, _ = network.forward_backward(xb, yb, self.l2, self.l1, n, self._workspace, totals, penalty_cost=False)
             flat = getattr(grads, "flat", None)
             if flat is None:
                 flat = network.flatten(grads)
@@ -369,7 +377,7 @@ class Trainer:
         self.comm.allreduce_sum(flat)
         if grads is None or getattr(grads, "flat", None) is not flat:  # the sums live in `flat` only
             grads = network.kernels.views(flat, [tuple(p.shape) for p in network.params])
-        return cost, grads, logits
+        return grads
 
     def _epoch_sums(self, cost_sum: float, correct: int) -> tuple[float, float]:
         """(cost sum, correct count) over all ranks: one small allreduce per epoch, none on one rank."""
@@ -507,6 +515,11 @@ def check_batch_size(batch_size: Any) -> int | str:
     if isinstance(batch_size, bool) or not hasattr(batch_size, "__index__") or int(batch_size) <= 0:
         raise BpnnValueError(f"batch size must be a positive whole number, or 'full' for full batch; got {batch_size!r}")
     return int(batch_size)
+
+
+def _host_float(value: Any) -> float:
+    """A 0-d device array (or None, meaning no penalty) as a host float."""
+    return 0.0 if value is None else float(value)
 
 
 def _whole_number(what: str, value: Any) -> int:

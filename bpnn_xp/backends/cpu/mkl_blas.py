@@ -1,23 +1,18 @@
-"""Intel oneMKL's GEMM for the NumPy kernels, loaded with ctypes from the optional ``mkl`` wheel.
+"""Intel oneMKL's GEMM/GEMV for the NumPy kernels (``blas.MklBlas``), loaded with ctypes from the optional ``mkl`` wheel.
 
-Why: the matrix products decide the speed of the wide and the skinny networks, and on x86 MKL's
-are faster than the OpenBLAS that NumPy's wheels carry (2-core Xeon, float32, median µs):
-X @ W1 of the course network (5000x400 @ 400x25) 425 vs 661, its gradient X^T d 475 vs 665,
-a 1024^3 product 5,715 vs 6,328. It is an extra (``pip install "bpnn_xp[mkl]"``, ~700 MB on disk),
-not a default: a laptop user training the digits would pay the download for no visible gain.
+Why: on x86 MKL's products are faster than the OpenBLAS that NumPy's wheels carry (measured: docs/decisions.md).
+It is an extra (``pip install "bpnn_xp[mkl]"``, ~700 MB on disk), not a default: a laptop user training the
+digits would pay the download for no visible gain.
 
 How: ``libmkl_rt`` is opened (RTLD_GLOBAL, after libgomp, as MKL's runtime dispatch needs) from the
 environment's ``lib`` folder (where the wheel puts it), with the GNU OpenMP threading layer, so
 MKL's threads are libgomp's, the pool numba's ``omp`` layer uses too: BLAS and the fused loops then
 share one pool instead of two spinning against each other.
-Conditional numerical reproducibility is set to ``MKL_CBWR_AUTO``: one code branch per machine, so
-a run repeats itself and a resumed run repeats an uninterrupted one bit for bit (tested: every
-product MKL can take goes to it from the first on, whatever ran before; a 4-byte
-misaligned copy of the course input gave the same bits). ``MKL_CBWR_STRICT`` would also pin results
-against any alignment, but doubled the time of the course network's X @ W1 (425 -> 847 µs).
+Conditional numerical reproducibility is ``MKL_CBWR_AUTO``: one code branch per machine, so a run repeats
+itself and a resumed run repeats an uninterrupted one bit for bit (tested); ``MKL_CBWR_STRICT`` would also
+pin results against alignment, at twice the time of a small product (docs/decisions.md).
 
-``BPNN_XP_BLAS=openblas`` turns it off (read once, when the first NumPy network picks its kernels);
-``status()`` says whether it is in use and why not.
+Whether it is used is decided in one place, ``backends.selection.cpu_path`` (``BPNN_XP_BLAS``).
 """
 
 from __future__ import annotations
@@ -50,7 +45,7 @@ def _open_library() -> ctypes.CDLL:
     """libmkl_rt with the GNU OpenMP layer and 32-bit integers, or MklUnavailable."""
     if not sys.platform.startswith("linux"):
         raise MklUnavailable("the MKL path is wired for Linux only")
-    path = next((p for p in _candidate_paths() if p.exists()), None)
+    path = find_library()
     if path is None:
         raise MklUnavailable('MKL is not installed (pip install "bpnn_xp[mkl]")')
     try:
@@ -82,37 +77,11 @@ def library() -> ctypes.CDLL:
     return _open_library()
 
 
-def turned_off() -> bool:
-    """BPNN_XP_BLAS=openblas (or numpy/off) asks for NumPy's own BLAS even where MKL is installed."""
-    from .environment import blas
-
-    return blas() == "openblas"
-
-
-def installed() -> bool:
-    """Whether MKL is installed where we look and not turned off (cheap: nothing is loaded)."""
-    return not turned_off() and sys.platform.startswith("linux") and any(p.exists() for p in _candidate_paths())
-
-
-def selected() -> bool:
-    """Whether the NumPy fast path uses MKL: installed, loadable and not turned off."""
-    if turned_off():
-        return False
-    try:
-        library()
-    except MklUnavailable:
-        return False
-    return True
-
-
-def status() -> str:
-    """One line: "in use (path)" or why not."""
-    if turned_off():
-        return "not used: turned off by BPNN_XP_BLAS"
-    try:
-        return f"in use ({library()._name})"
-    except MklUnavailable as why:
-        return f"not used: {why}"
+def find_library() -> Path | None:
+    """Where libmkl_rt is installed (cheap: nothing is loaded), or None."""
+    if not sys.platform.startswith("linux"):
+        return None
+    return next((p for p in _candidate_paths() if p.exists()), None)
 
 
 def _operand(a: np.ndarray) -> tuple[int, int] | None:
