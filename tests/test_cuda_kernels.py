@@ -12,7 +12,6 @@ generic path, bit-equal where the operation order is kept (``--fmad=false``), an
 
 from __future__ import annotations
 
-import importlib.util
 import math
 
 import array_api_compat.numpy as np_xp
@@ -26,6 +25,7 @@ from bpnn_xp.backends.kernels import Kernels, PenaltyFold
 from bpnn_xp.engine.activations import get_activation
 from bpnn_xp.engine.costs import get_cost
 from tests import counting
+from tests.backends import cuda_skip_reason
 
 DTYPES = [np.float32, np.float64]
 RTOL = {np.float32: 1e-6, np.float64: 1e-13}
@@ -262,22 +262,7 @@ def test_a_cupy_step_reads_nothing_from_the_device(monkeypatch):
 
 
 # ---------------------------------------------------------------------- on a GPU
-def _gpu_reason() -> str | None:
-    """None where CuPy runs a kernel on a GPU here, else why not (installed CuPy alone is not a GPU)."""
-    if importlib.util.find_spec("cupy") is None:
-        return "CuPy is not installed"
-    try:
-        import cupy
-
-        if cupy.cuda.runtime.getDeviceCount() < 1:
-            return "CuPy sees no GPU"
-        float((cupy.arange(4.0) @ cupy.ones(4)).get())
-    except Exception as why:  # no driver, no device, no NVRTC/cuBLAS
-        return f"no working CUDA device ({type(why).__name__}: {str(why)[:80]})"
-    return None
-
-
-GPU_REASON = _gpu_reason()
+GPU_REASON = cuda_skip_reason()  # installed CuPy alone is not a GPU
 needs_gpu = pytest.mark.skipif(GPU_REASON is not None, reason=GPU_REASON or "")
 
 
