@@ -80,3 +80,17 @@ def test_profile_step_accounts_for_a_course_evaluation_kernel_by_kernel(tmp_path
     assert (tmp_path / "profile.md").read_text() == text
     with pytest.raises(SystemExit):
         main(["--network", "course", "--out", str(RESULTS / "profile.md")])  # results/ only with --write-results
+
+
+def test_compare_trees_pairs_two_trees_run_in_their_own_processes(tmp_path):
+    """The before/after harness runs each tree's worker and pairs the two speeds of a round."""
+    from benchmarks.compare_trees import main
+
+    root = RESULTS.parents[1]
+    main(["--before", str(root), "--after", str(root), "--quick", "--rounds", "1", "--pause", "0", "--sections", "mlp256",
+          "--out", str(tmp_path)])  # fmt: skip
+    data = json.loads((tmp_path / "compare_trees.json").read_text())
+    section = data["sections"]["mlp256"]
+    assert section["pairs"] == 1 and section["before"]["median"] > 0 and section["after"]["median"] > 0
+    assert section["ratio"]["median"] == pytest.approx(section["after"]["median"] / section["before"]["median"])
+    assert "| mlp256 |" in (tmp_path / "compare_trees.md").read_text()
