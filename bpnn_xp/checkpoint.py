@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from . import backends
+from . import backends, checks
 from .config import TrainConfig
 from .data.prep import Preprocessing
 from .engine import History, Network, Trainer, get_activation, get_cost
@@ -278,7 +278,7 @@ def _parse_meta(source: Path, raw: np.ndarray) -> dict[str, Any]:
         found = meta.get("format") if isinstance(meta, dict) else type(meta).__name__
         raise DataFileError(f"{source} is not a bpnn_xp model (format {found!r})")
     version = meta.get("format_version")
-    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+    if not checks.is_whole(version, 1):
         raise DataFileError(f"{source}: format_version must be a whole number >= 1, got {version!r}")
     if version > FORMAT_VERSION:
         raise DataFileError(f"{source} was written by a newer bpnn_xp (format {version}); upgrade bpnn_xp")
@@ -325,7 +325,7 @@ def _check_meta(meta: dict[str, Any]) -> None:
     if (
         not isinstance(sizes, list)
         or len(sizes) < 2
-        or any(isinstance(s, bool) or not isinstance(s, int) or s <= 0 for s in sizes)
+        or not all(checks.is_whole(s, 1) for s in sizes)
     ):
         raise DataFileError(f"architecture.sizes must be a list of at least two positive integers, got {sizes!r}")
     if arch.get("dtype") not in backends.DTYPES:
@@ -360,7 +360,7 @@ def _check_saved_state(meta: dict[str, Any]) -> None:
         ("trainer.epoch", trainer.get("epoch", 0)),
         ("optimizer_state.t", (meta.get("optimizer_state") or {}).get("t", 0)),
     ):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        if not checks.is_whole(value, 0):
             raise DataFileError(f"{where} must be a whole number >= 0, got {value!r}")
     if trainer.get("rng_state") is not None:
         try:

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import inspect
 import json
-import math
 import signal
 import sys
 import time
@@ -25,9 +25,10 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from . import backends
-from .config import CHOICES, TrainConfig, check_batch_size_option
-from .errors import BpnnError, BpnnValueError, DivergenceError
+from . import backends, checks
+from .config import TrainConfig
+from .errors import BpnnError, BpnnValueError, DivergenceError, SettingError, SettingWarning
+from .settings import TRAIN_SETTINGS, Setting, flag_of, train_setting
 
 app = typer.Typer(
     help="Train and use backpropagation networks for digit recognition on the CPU (NumPy) or a GPU (CuPy).",
@@ -38,8 +39,6 @@ app = typer.Typer(
 console = Console(stderr=True, soft_wrap=True)  # messages: dynamic text goes through escape()
 PROGRESS_EVERY = 10  # batches between progress-bar updates (each one reads the cost from the device)
 out = Console(soft_wrap=True, markup=False)  # results: file names and reports print verbatim
-DEFAULTS = TrainConfig()
-DEFAULT_HIDDEN = ",".join(str(h) for h in DEFAULTS.hidden)
 
 
 def error(message: str) -> None:
@@ -65,8 +64,8 @@ def friendly_errors(command: Callable[..., Any]) -> Callable[..., Any]:
         except DivergenceError as exc:
             error(str(exc))
             raise typer.Exit(1) from None
-        except BpnnError as exc:
-            error(str(exc))
+        except BpnnError as exc:  # a setting's name becomes its flag: "epochs must be..." -> "--epochs must be..."
+            error(exc.spelled(flag_of) if isinstance(exc, SettingError) else str(exc))
             raise typer.Exit(2) from None
         except MemoryError:
             error(f"out of memory; {hint}")
@@ -78,29 +77,6 @@ def friendly_errors(command: Callable[..., Any]) -> Callable[..., Any]:
             raise
 
     return wrapper
-
-
-def parse_hidden(text: str, option: str = "--hidden") -> list[int]:
-    """'256,128' -> [256, 128]; 'none' -> no hidden layer (a softmax/logistic regression)."""
-    if text.strip().lower() == "none":
-        return []
-    sizes = []
-    for part in text.split(","):
-        part = part.strip()
-        if not (part.isascii() and part.isdigit()) or int(part) <= 0:
-            raise BpnnValueError(f"{option} takes positive integers separated by commas, like 256,128 (or none); got {text!r}")
-        sizes.append(int(part))
-    return sizes
-
-
-def parse_batch_size(text: str) -> int | str:
-    """'full' -> full batch, else a positive integer."""
-    text = text.strip()
-    return check_batch_size_option(int(text) if text.isascii() and text.isdigit() else text)
-
-
-def _choices(kind: str) -> str:
-    return ", ".join(CHOICES[kind])
 
 
 class TrainingDisplay:
@@ -138,89 +114,87 @@ class TrainingDisplay:
 
 
 Opt = typer.Option
-DatasetOpt = Annotated[str, Opt(help=f"Data set: {_choices('dataset')}.")]
-DATA_FORMS = ("an .npz with X and y, a .csv (label column first), a folder of class sub-folders of images, "
-              "an MNIST IDX folder, or the course .mat")
-DataOpt = Annotated[str | None, Opt("--data", help=f"Your own data instead of --dataset: {DATA_FORMS}.")]
-LabelColumnOpt = Annotated[str | None, Opt(help="CSV label column: a header name or a position (0 = first, -1 = last).")]
-AugmentOpt = Annotated[str, Opt(help="Distort training images each epoch: auto (light for images of 16x16 or more), none, "
-                                     "light, standard, strong, or e.g. 'shift=2,rotate=10,scale=0.1,elastic=34:4'.")]
+DATA_FORMS = train_setting("data").help.split(": ", 1)[1].rstrip(".")
+LabelColumnOpt = Annotated[str | None, Opt(help=train_setting("label_column").help)]
 OverwriteOpt = Annotated[bool, Opt(help="Replace the run already saved in --out (otherwise refused).")]
 GpuReduceOpt = Annotated[str, Opt(help="Under mpiexec with GPUs: sum gradients by host (staged through memory, works "
                                         "everywhere), nccl, or cuda-aware (a CUDA-aware MPI).")]
 QuietOpt = Annotated[bool, Opt("--quiet", "-q", help="No progress bar or per-epoch lines on stderr.")]
-DataDirOpt = Annotated[str | None, Opt(help="Directory of the MNIST IDX files, or the course .mat file.")]
-DownloadOpt = Annotated[bool, Opt(help="Fetch MNIST into --data-dir (SHA-256 checked).")]
-DeviceOpt = Annotated[str, Opt(help=f"Where to compute: {backends.DEVICE_HELP}.")]
-BatchOpt = Annotated[str, Opt(help="Samples per step, or 'full' for full batch.")]
-HiddenOpt = Annotated[str, Opt(help="Hidden layer sizes, comma separated, e.g. 256,128; none for no hidden layer.")]
-ActivationOpt = Annotated[str, Opt(help=f"Hidden activation: {_choices('activation')}.")]
-CostOpt = Annotated[str, Opt(help=f"Cost (it fixes the output layer): {_choices('cost')}.")]
-OptimizerOpt = Annotated[str, Opt(help=f"Optimizer: {_choices('optimizer')}.")]
-LrOpt = Annotated[float | None, Opt(help="Learning rate (default per optimizer: adam, rmsprop 0.001; sgd 0.5; momentum 0.1).")]
-EpochsOpt = Annotated[int, Opt(help="Epochs (iterations for lbfgs/cg, cost evaluations for tnc); with --resume, epochs more.")]
-L2Opt = Annotated[float, Opt(help="L2 penalty lambda (weights only), as lambda/(2n) sum W^2.")]
-L1Opt = Annotated[float, Opt(help="L1 penalty lambda (weights only).")]
-InitOpt = Annotated[str, Opt(help=f"Initializer: {_choices('init')} (auto: He for relu, else Glorot).")]
-DtypeOpt = Annotated[str, Opt(help="auto (float64 for lbfgs/cg/tnc, which stall in float32; else float32), float32, float64.")]
-SeedOpt = Annotated[int, Opt(help="Seed for splits, initialization and shuffling.")]
-ValOpt = Annotated[float, Opt(help="Share of the data held out for validation.")]
-TestOpt = Annotated[float, Opt(help="Share held out for the final test (mnist uses its own test set).")]
-EarlyOpt = Annotated[int, Opt(help="Stop after this many epochs without validation improvement (0 = off).")]
-StandardizeOpt = Annotated[bool, Opt(help="Standardize with the training split's mean and std (one value each).")]
-OutOpt = Annotated[str | None, Opt("--out", help="Run folder [default: runs/DATASET, or runs/DATASET-2... if taken].")]
-ResumeOpt = Annotated[str | None, Opt(help="Continue a saved run (only --epochs, --lr, --batch-size, --device, --out change).")]
+DeviceOpt = Annotated[str, Opt(help=train_setting("device").help)]
+RESUMABLE_FLAGS = ", ".join(s.option for s in TRAIN_SETTINGS if s.resumable)
+ResumeOpt = Annotated[str | None, Opt(help=f"Continue a saved run (only {RESUMABLE_FLAGS} change).")]
 JsonOpt = Annotated[bool, Opt("--json", help="Print the final metrics as JSON on stdout (progress stays on stderr).")]
-RESUMABLE = {"epochs", "lr", "batch_size", "device", "out_dir", "resume", "json_output", "quiet", "gpu_reduce",
-             "overwrite"}  # may change on --resume
+TRAIN_ONLY_OPTIONS = {  # the train command's options that are no setting of the run: (annotation, default)
+    "overwrite": (OverwriteOpt, False),
+    "resume": (ResumeOpt, None),
+    "json_output": (JsonOpt, False),
+    "quiet": (QuietOpt, False),
+    "gpu_reduce": (GpuReduceOpt, "host"),
+}
+RESUMABLE = {s.name for s in TRAIN_SETTINGS if s.resumable} | set(TRAIN_ONLY_OPTIONS)  # may change on --resume
+
+
+METAVARS = {int: "INTEGER", float: "FLOAT", float | None: "FLOAT"}
+
+
+def _option(setting: Setting) -> inspect.Parameter:
+    """The train option of one setting: a flag pair for a bool, else text that the setting parses."""
+    declared = (setting.flag,) if setting.flag else ()
+    if setting.type is bool:
+        return inspect.Parameter(setting.name, inspect.Parameter.KEYWORD_ONLY, default=setting.default,
+                                 annotation=Annotated[bool, Opt(*declared, help=setting.help)])  # fmt: skip
+    default = _as_text(setting.default)
+    kind = str if default is not None else str | None
+    metavar = setting.metavar or METAVARS.get(setting.type, "TEXT")
+    return inspect.Parameter(setting.name, inspect.Parameter.KEYWORD_ONLY, default=default,
+                             annotation=Annotated[kind, Opt(*declared, help=setting.help, metavar=metavar)])  # fmt: skip
+
+
+def _as_text(value: Any) -> str | None:
+    """A default as the CLI shows and reads it: [256] -> '256', [] -> 'none'."""
+    if isinstance(value, list):
+        return ",".join(str(v) for v in value) if value else "none"
+    return None if value is None else str(value)
+
+
+def with_train_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Give ``command(ctx, **options)`` one option per row of the settings table, then the train-only options."""
+    parameters = [inspect.Parameter("ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=typer.Context)]
+    parameters += [_option(setting) for setting in TRAIN_SETTINGS]
+    parameters += [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
+                   for name, (annotation, default) in TRAIN_ONLY_OPTIONS.items()]  # fmt: skip
+    command.__signature__ = inspect.Signature(parameters, return_annotation=None)  # type: ignore[attr-defined]
+    return command
+
+
+def settings_from_options(options: dict[str, Any], names: Any = None) -> dict[str, Any]:
+    """The typed settings of the given options (all by default): text parsed by the settings table, bools as they are."""
+    chosen = [s for s in TRAIN_SETTINGS if names is None or s.name in names]
+    return {s.name: options[s.name] if s.type is bool or options[s.name] is None else s.from_text(options[s.name])
+            for s in chosen}  # fmt: skip
 
 
 @app.command()
+@with_train_options
 @friendly_errors
-def train(
-    ctx: typer.Context,
-    dataset: DatasetOpt = DEFAULTS.dataset,
-    data: DataOpt = None,
-    label_column: LabelColumnOpt = None,
-    data_dir: DataDirOpt = None,
-    download: DownloadOpt = False,
-    device: DeviceOpt = DEFAULTS.device,
-    batch_size: BatchOpt = str(DEFAULTS.batch_size),
-    hidden: HiddenOpt = DEFAULT_HIDDEN,
-    activation: ActivationOpt = DEFAULTS.activation,
-    cost: CostOpt = DEFAULTS.cost,
-    optimizer: OptimizerOpt = DEFAULTS.optimizer,
-    lr: LrOpt = None,
-    epochs: EpochsOpt = DEFAULTS.epochs,
-    l2: L2Opt = DEFAULTS.l2,
-    l1: L1Opt = DEFAULTS.l1,
-    init: InitOpt = DEFAULTS.init,
-    dtype: DtypeOpt = DEFAULTS.dtype,
-    seed: SeedOpt = DEFAULTS.seed,
-    val_fraction: ValOpt = DEFAULTS.val_fraction,
-    test_fraction: TestOpt = DEFAULTS.test_fraction,
-    early_stopping: EarlyOpt = DEFAULTS.early_stopping,
-    standardize: StandardizeOpt = DEFAULTS.standardize,
-    augment: AugmentOpt = DEFAULTS.augment,
-    out_dir: OutOpt = None,
-    overwrite: OverwriteOpt = False,
-    resume: ResumeOpt = None,
-    json_output: JsonOpt = False,
-    quiet: QuietOpt = False,
-    gpu_reduce: GpuReduceOpt = "host",
-) -> None:
+def train(ctx: typer.Context, **options: Any) -> None:
     """Train a network and report its test accuracy. With no options: digits on the CPU, in seconds.
 
     Results go to stdout, progress to stderr; each epoch is logged in the run folder's metrics.csv."""
+    _train(ctx, options)
+
+
+def _train(ctx: typer.Context, options: dict[str, Any]) -> None:
+    """The train command once its options are read."""
     from .backends import distributed
 
-    comm = distributed.from_environment(gpu_reduce)  # several ranks only under mpiexec/srun
+    comm = distributed.from_environment(options["gpu_reduce"])  # several ranks only under mpiexec/srun
     with warnings_as_notes(), comm.guard(collective=(DivergenceError,)):
-        saved, config = _config_from_options(ctx, dict(ctx.params) | {"speaks": comm.rank == 0})
-        metrics = _train_with_display(config, saved, quiet or comm.rank != 0, overwrite, comm)
+        saved, config = _config_from_options(ctx, options | {"speaks": comm.rank == 0})
+        metrics = _train_with_display(config, saved, options["quiet"] or comm.rank != 0, options["overwrite"], comm)
     if comm.rank != 0:  # rank 0 reports for the whole job
         return
-    if json_output:
+    if options["json_output"]:
         out.print_json(json.dumps(metrics))
         return
     report = metrics.get("optimizer_report")
@@ -247,33 +221,24 @@ def _given(ctx: typer.Context) -> set[str]:
 
 def _config_from_options(ctx: typer.Context, o: dict[str, Any]) -> tuple[Any, TrainConfig]:
     """(saved run or None, validated TrainConfig) from the train command's options."""
-    if o["dataset"] != DEFAULTS.dataset and o["data"] is not None:
+    if o["dataset"] != train_setting("dataset").default and o["data"] is not None:
         raise BpnnValueError("give either --dataset NAME or --data PATH, not both")
     if o["resume"]:
         from .workflow import open_model, resume_config
 
         refused = sorted(_given(ctx) - RESUMABLE)
         if refused:
-            names = ", ".join("--" + ("out" if n == "out_dir" else n.replace("_", "-")) for n in refused)
+            names = ", ".join(flag_of(n) for n in refused)
             raise BpnnValueError(
                 f"--resume continues the saved run, so {names} cannot change; drop them or train a new run with --out"
             )
         saved = open_model(o["resume"])
         given = _given(ctx)
-        changes = {k: o[k] for k in ("epochs", "lr", "device") if k in given}
-        if "batch_size" in given:
-            changes["batch_size"] = parse_batch_size(o["batch_size"])
-        config = resume_config(saved, **changes, out=o["out_dir"] or str(saved.run_dir))
+        changes = settings_from_options(o, given & RESUMABLE)
+        config = resume_config(saved, **changes | {"out": changes.get("out") or str(saved.run_dir)})
         return saved, config.validate()
-    config = TrainConfig(
-        dataset=o["dataset"], data=o["data"], label_column=o["label_column"], data_dir=o["data_dir"], download=o["download"],
-        device=o["device"], augment=o["augment"],
-        batch_size=parse_batch_size(o["batch_size"]), hidden=parse_hidden(o["hidden"]), activation=o["activation"],
-        cost=o["cost"], optimizer=o["optimizer"], lr=o["lr"], epochs=o["epochs"], l2=o["l2"], l1=o["l1"], init=o["init"],
-        dtype=o["dtype"], seed=o["seed"], val_fraction=o["val_fraction"], test_fraction=o["test_fraction"],
-        early_stopping=o["early_stopping"], standardize=o["standardize"], out=o["out_dir"],
-    ).validate()  # before any data is loaded
-    return None, replace(config, out=o["out_dir"] or _free_default_folder(config, o["overwrite"], o.get("speaks", True)))
+    config = TrainConfig(**settings_from_options(o)).validate()  # before any data is loaded
+    return None, replace(config, out=config.out or _free_default_folder(config, o["overwrite"], o.get("speaks", True)))
 
 
 def _free_default_folder(config: TrainConfig, overwrite: bool, speaks: bool = True) -> str:
@@ -320,8 +285,13 @@ def warnings_as_notes() -> Iterator[None]:
     with warnings.catch_warnings():
         warnings.simplefilter("always", UserWarning)
         warnings.simplefilter("ignore", RuntimeWarning)  # divergence is reported by the trainer
-        warnings.showwarning = lambda message, *args, **kwargs: console.print(f"note: {escape(str(message))}", highlight=False)
+        warnings.showwarning = lambda message, *args, **kwargs: console.print(f"note: {escape(_note(message))}", highlight=False)
         yield
+
+
+def _note(message: Warning | str) -> str:
+    """A warning as a note, a setting's name written as its flag."""
+    return message.spelled(flag_of) if isinstance(message, SettingWarning) else str(message)
 
 
 def _train_with_display(config: TrainConfig, saved: Any, quiet: bool, overwrite: bool = False,
@@ -369,7 +339,7 @@ def evaluate(
     split: Annotated[str, typer.Option(help="Which split of the training data to score: test, val or train.")] = "test",
     data: EvalDataOpt = None,
     label_column: LabelColumnOpt = None,
-    device: Annotated[str, typer.Option(help=f"Where to compute: {backends.DEVICE_HELP}.")] = "cpu",
+    device: DeviceOpt = "cpu",
     data_dir: DataDirMovedOpt = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
@@ -401,7 +371,7 @@ def predict(
     show: Annotated[Path | None, typer.Option(help="Write a PNG sheet of what the network saw (after normalising).")] = None,
     normalize: Annotated[bool, typer.Option(help="Redraw images like the training digits: ink polarity, crop, "
                                                   "fit and centre (--no-normalize only resizes).")] = True,  # fmt: skip
-    device: Annotated[str, typer.Option(help=f"Where to compute: {backends.DEVICE_HELP}.")] = "cpu",
+    device: DeviceOpt = "cpu",
     json_output: Annotated[bool, typer.Option("--json", help="Predictions as JSON, every class's probability included.")] = False,
 ) -> None:
     """Class and probability for each input; drawings are normalised the way the training digits were made."""
@@ -426,12 +396,12 @@ def predict(
 @friendly_errors
 def gradcheck(
     sizes: Annotated[str, typer.Option(help="Layer sizes, input first, e.g. 4,5,3.")] = "4,5,3",
-    activation: Annotated[str, typer.Option(help=f"Hidden activation: {_choices('activation')}.")] = "sigmoid",
-    cost: Annotated[str, typer.Option(help=f"Cost: {_choices('cost')}.")] = "softmax_cross_entropy",
+    activation: Annotated[str, typer.Option(help=train_setting("activation").help)] = "sigmoid",
+    cost: Annotated[str, typer.Option(help=train_setting("cost").help)] = "softmax_cross_entropy",
     l2: Annotated[float, typer.Option(help="L2 penalty lambda.")] = 0.0,
     l1: Annotated[float, typer.Option(help="L1 penalty lambda.")] = 0.0,
     samples: Annotated[int, typer.Option(help="Random samples in the batch.")] = 10,
-    device: Annotated[str, typer.Option(help=f"Backend: {backends.DEVICE_HELP}.")] = "cpu",
+    device: DeviceOpt = "cpu",
     dtype: Annotated[str, typer.Option(help="float64 (recommended) or float32.")] = "float64",
     threshold: Annotated[float, typer.Option(help="Fail (exit 1) above this relative difference.")] = 1e-7,
     seed: Annotated[int, typer.Option(help="Seed for the network and data.")] = 0,
@@ -439,9 +409,8 @@ def gradcheck(
     """Compare backprop with central differences on a small random network; exit 1 above --threshold."""
     from .workflow import check_gradients
 
-    if not (math.isfinite(threshold) and threshold > 0):
-        raise BpnnValueError(f"--threshold must be a positive number, got {threshold}")
-    result = check_gradients(parse_hidden(sizes, "--sizes"), activation, cost, l2, l1, samples, device, dtype, seed)
+    checks.real("threshold", threshold, 0, low_open=True)
+    result = check_gradients(checks.parse_hidden("sizes", sizes), activation, cost, l2, l1, samples, device, dtype, seed)
     verdict = "OK" if result.difference <= threshold else "FAILED"
     out.print(
         f"relative difference {result.difference:.3e} ({verdict}, threshold {threshold:g}; "

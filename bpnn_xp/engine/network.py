@@ -27,7 +27,7 @@ from typing import Any, TypeVar
 from array_api_compat import array_namespace
 from array_api_compat import device as device_of
 
-from .. import backends
+from .. import backends, checks
 from ..backends.kernels import FlatViews, Workspace, buffer_for
 from ..errors import BpnnValueError
 from .activations import Activation, get_activation
@@ -379,8 +379,6 @@ def validate_sizes(sizes: Sequence[Any]) -> list[int]:
     if len(sizes) < 2:
         raise BpnnValueError(f"a network needs at least an input and an output size, got {sizes}")
     for s in sizes:
-        if isinstance(s, bool) or not isinstance(s, int) and not (hasattr(s, "__index__")):
+        if not checks.is_whole(s, 1):
             raise BpnnValueError(f"layer sizes must be positive integers, got {s!r} in {sizes}")
-        if int(s) <= 0:
-            raise BpnnValueError(f"layer sizes must be positive integers, got {s} in {sizes}")
     return [int(s) for s in sizes]

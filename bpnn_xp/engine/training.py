@@ -24,7 +24,7 @@ from typing import Any
 from array_api_compat import array_namespace
 from array_api_compat import device as device_of
 
-from .. import backends
+from .. import backends, checks
 from ..backends.distributed import SingleProcess
 from ..backends.kernels import Workspace, buffer_for
 from ..errors import BpnnTypeError, BpnnValueError, DeviceError, DivergenceError
@@ -140,7 +140,7 @@ class EarlyStopping:
         numbers = isinstance(cost, (int, float)) and isinstance(waited, int) and not isinstance(cost, bool | None)
         if not numbers or isinstance(waited, bool):
             raise BpnnValueError("the saved early-stopping state is corrupt (best_cost and waited must be numbers)")
-        if epoch is not None and (isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0):
+        if epoch is not None and not checks.is_whole(epoch, 0):
             raise BpnnValueError(f"the saved early-stopping best epoch must be a whole number >= 0, got {epoch!r}")
         params = saved.get("best_params")
         if epoch is not None and (params is None or tuple(params.shape) != (network.n_params,)):
@@ -426,7 +426,7 @@ class Trainer:
     def load_state_dict(self, saved: dict[str, Any]) -> None:
         """Continue from a ``state_dict``: the next epoch, shuffling and optimizer step are exactly as they were."""
         epoch = saved.get("epoch", 0)
-        if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
+        if not checks.is_whole(epoch, 0):
             raise BpnnValueError(f"the saved epoch counter must be a whole number >= 0, got {epoch!r}")
         if saved.get("rng_state") is not None:
             try:
@@ -440,7 +440,7 @@ class Trainer:
         stopping = saved.get("early_stopping")
         if stopping:
             patience = stopping.get("patience")
-            if isinstance(patience, bool) or not isinstance(patience, int) or patience < 1:
+            if not checks.is_whole(patience, 1):
                 raise BpnnValueError(f"the saved early-stopping patience must be a whole number >= 1, got {patience!r}")
             self.stopper = EarlyStopping(patience)
             self.stopper.load_state_dict(stopping, self.network)
@@ -498,16 +498,14 @@ def check_batch_size(batch_size: Any) -> int | str:
     """A positive whole number of samples per step, or ``"full"`` (every step sees all the data)."""
     if isinstance(batch_size, str) and batch_size.strip().lower() == FULL_BATCH:
         return FULL_BATCH
-    if isinstance(batch_size, bool) or not hasattr(batch_size, "__index__") or int(batch_size) <= 0:
+    if not checks.is_whole(batch_size, 1):
         raise BpnnValueError(f"batch size must be a positive whole number, or 'full' for full batch; got {batch_size!r}")
     return int(batch_size)
 
 
 def _whole_number(what: str, value: Any) -> int:
     """A whole number >= 0 (NumPy integer scalars welcome), or a clear error."""
-    if isinstance(value, bool) or not hasattr(value, "__index__") or int(value) < 0:
-        raise BpnnValueError(f"{what} must be a whole number >= 0, got {value!r}")
-    return int(value)
+    return checks.whole(what, value, 0)
 
 
 def _non_negative(what: str, value: float) -> float:
