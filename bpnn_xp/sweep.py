@@ -19,25 +19,24 @@ import hashlib
 import io
 import itertools
 import json
-import math
 import os
 import re
 import sys
 import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import fields, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from . import checks
 from .config import TrainConfig
-from .errors import BpnnError, BpnnValueError, DataFileError
+from .errors import BpnnError, BpnnValueError, DataFileError, SettingError
 from .files import ensure_folder, write_text
+from .settings import TRAIN_SETTINGS, train_setting
 
-NOT_SWEPT = ("out", "download")  # the sweep owns the run folders and never downloads
-SEMICOLON_KEYS = ("hidden", "augment")  # values that contain commas themselves
 TRIALS_DIR = "trials"
 RESULTS_CSV = "results.csv"
 RESULTS_MD = "results.md"
@@ -48,64 +47,17 @@ Progress = Callable[[int, int, dict[str, Any]], None]  # (finished, total, the r
 
 
 def valid_keys() -> list[str]:
-    """The settings a sweep may vary or fix: every TrainConfig field but out and download."""
-    return [f.name for f in fields(TrainConfig) if f.name not in NOT_SWEPT]
-
-
-def _field_types() -> dict[str, str]:
-    return {f.name: str(f.type) for f in fields(TrainConfig)}
+    """The settings a sweep may vary or fix: every train setting but out and download (settings.TRAIN_SETTINGS)."""
+    return [s.name for s in TRAIN_SETTINGS if s.sweepable]
 
 
 # ---------------------------------------------------------------------- parsing
 def parse_value(key: str, text: str, option: str = "--grid") -> Any:
-    """One value of setting ``key`` from text, typed as the TrainConfig field is; a bad one is one error line."""
-    kind, text = _field_types()[key], text.strip()
-    if key == "hidden":
-        return _parse_hidden(text, option)
-    if "None" in kind and text.lower() in ("none", "default"):
-        return None
-    if key == "batch_size":
-        return "full" if text.lower() == "full" else _parse_int(key, text, option)
-    if kind.startswith("bool"):
-        return _parse_bool(key, text, option)
-    if kind.startswith("int"):
-        return _parse_int(key, text, option)
-    if kind.startswith("float"):
-        try:
-            number = float(text)
-        except ValueError:
-            raise BpnnValueError(f"{option} {key}: {text!r} is not a number") from None
-        if not math.isfinite(number):
-            raise BpnnValueError(f"{option} {key}: {text!r} is not a finite number")
-        return number
-    if not text:
-        raise BpnnValueError(f"{option} {key}: an empty value; give a name, like {key}=...")
-    return text
-
-
-def _parse_hidden(text: str, option: str) -> list[int]:
-    if text.lower() == "none":
-        return []
-    parts = [p.strip() for p in text.split(",")]
-    if not all(p.isascii() and p.isdigit() and int(p) > 0 for p in parts):
-        raise BpnnValueError(f"{option} hidden: {text!r} is not a list of positive sizes; write hidden=16;64,64;none "
-                             "(';' between values, ',' between layers)")  # fmt: skip
-    return [int(p) for p in parts]
-
-
-def _parse_int(key: str, text: str, option: str) -> int:
-    if not re.fullmatch(r"[+-]?\d+", text):
-        raise BpnnValueError(f"{option} {key}: {text!r} is not a whole number")
-    return int(text)
-
-
-def _parse_bool(key: str, text: str, option: str) -> bool:
-    lowered = text.lower()
-    if lowered in ("true", "yes", "on", "1"):
-        return True
-    if lowered in ("false", "no", "off", "0"):
-        return False
-    raise BpnnValueError(f"{option} {key}: {text!r} is not true or false")
+    """One value of setting ``key`` from text, parsed as the settings table says; a bad one is one error line."""
+    try:
+        return train_setting(key).from_text(text)
+    except SettingError as exc:
+        raise BpnnValueError(f"{option} {exc}") from None
 
 
 def _split_key(text: str, option: str) -> tuple[str, str]:
@@ -126,7 +78,7 @@ def parse_grid(texts: Sequence[str]) -> dict[str, list[Any]]:
         key, values = _split_key(text, "--grid")
         if key in grid:
             raise BpnnValueError(f"--grid {key} is given twice; list all its values in one --grid {key}=...")
-        separator = ";" if key in SEMICOLON_KEYS or ";" in values else ","
+        separator = ";" if train_setting(key).separator == ";" or ";" in values else ","
         parts = [v for v in values.split(separator)]
         if not values.strip() or any(not p.strip() for p in parts):
             raise BpnnValueError(f"--grid {key}: an empty value in {values!r}; separate values with '{separator}'")
@@ -252,8 +204,8 @@ def run_sweep(
 ) -> Path:
     """Train every trial not yet in ``out_dir/results.csv`` (all of them with ``resume=False``), ``workers`` at a time,
     then write results.md and the plots; returns ``out_dir``. Failed trials are rows with their message."""
-    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
-        raise BpnnValueError(f"--workers must be a whole number of 1 or more, got {workers!r}")
+    if workers is not None:
+        checks.whole("workers", workers, 1)
     configs = trials(grid, fixed)
     swept = list(grid)
     out = ensure_folder(Path(out_dir))
@@ -356,7 +308,7 @@ def command_text(grid: dict[str, list[Any]], fixed: dict[str, Any], out: Path | 
     """The bpnn sweep command that runs this sweep."""
     parts = ["bpnn sweep"]
     for key, values in grid.items():
-        separator = ";" if key in SEMICOLON_KEYS else ","
+        separator = train_setting(key).separator
         parts.append(f'--grid "{key}={separator.join(format_value(v) for v in values)}"')
     parts += [f"--set {k}={format_value(v)}" for k, v in fixed.items()]
     return " ".join([*parts, f"--out {out}"])

@@ -78,10 +78,10 @@ def test_trials_are_the_validated_product_checked_before_any_work(tmp_path: Path
     configs = sweep.trials({"lr": [0.1, 1.0], "hidden": [[4], [8, 8]]}, {"dataset": "blobs", "epochs": 2, "optimizer": "SGD"})
     assert [(c.lr, c.hidden) for c in configs] == [(0.1, [4]), (0.1, [8, 8]), (1.0, [4]), (1.0, [8, 8])]
     assert all(c.optimizer == "sgd" and c.epochs == 2 for c in configs)  # canonical names: validated
-    with pytest.raises(BpnnValueError, match=r"trial lr=-1: --lr must be a positive number"):
+    with pytest.raises(BpnnValueError, match=r"trial lr=-1: lr must be a positive number"):
         sweep.run_sweep({"lr": [0.1, -1.0]}, TINY, tmp_path / "bad")
     assert not (tmp_path / "bad").exists()  # nothing trained, nothing written
-    with pytest.raises(BpnnValueError, match="--workers must be"):
+    with pytest.raises(BpnnValueError, match="workers must be a whole number >= 1"):
         sweep.run_sweep({"lr": [0.1]}, TINY, tmp_path / "w", workers=0)
     assert not (tmp_path / "w").exists()
     with pytest.raises(BpnnValueError, match="both swept"):
