@@ -13,7 +13,6 @@ limits BLAS again inside the trial), so W workers never start W x C threads.
 
 from __future__ import annotations
 
-import argparse
 import csv
 import hashlib
 import io
@@ -21,7 +20,6 @@ import itertools
 import json
 import os
 import re
-import sys
 import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
@@ -351,93 +349,29 @@ def results_markdown(grid: dict[str, list[Any]], done: list[tuple[TrainConfig, s
     return "\n".join(lines) + "\n"
 
 
-def _is_numeric(values: list[Any]) -> bool:
-    return all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
-
-
 def accuracy_plot(out: Path, swept: list[str], key: str, done: list[tuple[TrainConfig, str, dict[str, Any]]]) -> Path:
-    """Test accuracy against one swept setting: one line per combination of the others (seeds pooled: mean, min-max bar);
-    failed trials are red crosses at 0. Log x for the learning rate and for penalties spanning 100x or more."""
-    from .plots import _save, plt
+    """Test accuracy against one swept setting, one line per combination of the others (seeds pooled)."""
+    from . import plots
 
-    values = [getattr(c, key) for c, _, _ in done]
-    numeric = _is_numeric(values)
-    categories = list(dict.fromkeys(format_value(v) for v in values))  # in grid order
-    position = (lambda v: float(v)) if numeric else (lambda v: float(categories.index(format_value(v))))
     others = [k for k in swept if k not in (key, "seed")]
-    fig, ax = plt.subplots(figsize=(6.5, 4.2))
-    groups: dict[str, dict[float, list[float]]] = {}
-    for config, _, row in done:
-        label = ", ".join(f"{k}={format_value(getattr(config, k))}" for k in others) or "test accuracy"
-        x = position(getattr(config, key))
-        if row.get("status") == "ok":
-            groups.setdefault(label, {}).setdefault(x, []).append(100 * float(row["test_accuracy"]))
-        else:
-            ax.plot([x], [0.0], "rx", markersize=9)
-    for label, points in groups.items():
-        xs = sorted(points)
-        means = [float(np.mean(points[x])) for x in xs]
-        low = [max(0.0, m - min(points[x])) for x, m in zip(xs, means)]  # max: the mean's rounding may pass an end
-        high = [max(0.0, max(points[x]) - m) for x, m in zip(xs, means)]
-        ax.errorbar(xs, means, yerr=[low, high], marker="o", capsize=3, label=label)
-    _x_axis(ax, key, values, numeric, categories)
-    ax.set(ylabel="test accuracy (%)", title=f"Test accuracy against {key}" + (" (red x: failed)" if _any_failed(done) else ""))
-    ax.grid(alpha=0.3)
-    if len(groups) > 1 or others:
-        ax.legend(fontsize=7)
-    return _save(fig, out / f"accuracy_vs_{key}.png")
-
-
-def _any_failed(done: list[tuple[TrainConfig, str, dict[str, Any]]]) -> bool:
-    return any(row.get("status") != "ok" for _, _, row in done)
-
-
-def _x_axis(ax: Any, key: str, values: list[Any], numeric: bool, categories: list[str]) -> None:
-    """Log x for lr (and penalties spanning 100x; symlog when 0 is among them), categories as ticks otherwise."""
-    ax.set_xlabel(key)
-    if not numeric:
-        ax.set_xticks(range(len(categories)), categories, rotation=30 if len(categories) > 4 else 0)
-        return
-    positive = [float(v) for v in values if float(v) > 0]
-    wide = bool(positive) and max(positive) / min(positive) >= 100
-    if key == "lr" or (key in ("l1", "l2") and wide):
-        if all(float(v) > 0 for v in values):
-            ax.set_xscale("log")
-        else:
-            ax.set_xscale("symlog", linthresh=min(positive))
+    points = [plots.SweepPoint(getattr(config, key), format_value(getattr(config, key)),
+                               ", ".join(f"{k}={format_value(getattr(config, k))}" for k in others) or "test accuracy",
+                               float(row["test_accuracy"]) if row.get("status") == "ok" else None)
+              for config, _, row in done]  # fmt: skip
+    return plots.sweep_accuracy(points, key, bool(others), out / f"accuracy_vs_{key}.png")
 
 
 def learning_curves_plot(out: Path, swept: list[str], done: list[tuple[TrainConfig, str, dict[str, Any]]]) -> Path:
     """Training cost and validation (else training) accuracy per epoch of every finished trial, overlaid."""
-    from .plots import _save, plt
+    from . import plots
 
-    fig, (ax_cost, ax_acc) = plt.subplots(1, 2, figsize=(11, 4.2))
-    colours = plt.get_cmap("tab10" if len(done) <= 10 else "tab20")
-    shown = 0
+    curves = []
     for config, identity, row in done:
         history = _history(out / TRIALS_DIR / identity)
-        if not history:
-            continue
-        label = ", ".join(f"{k}={format_value(getattr(config, k))}" for k in swept)
-        accuracy = history["val_accuracy"] if all(v is not None for v in history["val_accuracy"]) else history["accuracy"]
-        style = "-" if row.get("status") == "ok" else ":"  # dotted: the good epochs of a trial that then failed
-        colour = colours(shown % colours.N)
-        ax_cost.plot(history["epoch"], history["cost"], style, color=colour, label=label, linewidth=1)
-        ax_acc.plot(history["epoch"], [100 * a for a in accuracy], style, color=colour, linewidth=1)
-        shown += 1
-    ax_cost.set(xlabel="epoch", ylabel="training cost", title="Training cost per epoch")
-    if shown and _positive_costs(ax_cost):
-        ax_cost.set_yscale("log")
-    ax_acc.set(xlabel="epoch", ylabel="accuracy (%)", title="Validation accuracy per epoch (training if no validation split)")
-    for ax in (ax_cost, ax_acc):
-        ax.grid(alpha=0.3)
-    if shown:  # below the panels, where it hides no curve
-        fig.legend(loc="upper center", bbox_to_anchor=(0.5, 0.0), fontsize=7, ncol=min(3, shown), frameon=False)
-    return _save(fig, out / "learning_curves.png")
-
-
-def _positive_costs(ax: Any) -> bool:
-    return all(np.all(np.asarray(line.get_ydata(), dtype=float) > 0) for line in ax.get_lines())
+        if history:
+            label = ", ".join(f"{k}={format_value(getattr(config, k))}" for k in swept)
+            curves.append((label, history, row.get("status") == "ok"))
+    return plots.sweep_learning_curves(curves, out / "learning_curves.png")
 
 
 def _history(folder: Path) -> dict[str, list[Any]] | None:
@@ -449,39 +383,3 @@ def _history(folder: Path) -> dict[str, list[Any]] | None:
     except BpnnError:
         return None
     return columns if columns.get("epoch") else None
-
-
-# ---------------------------------------------------------------------- python -m bpnn_xp.sweep
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m bpnn_xp.sweep`` with the options of ``bpnn sweep`` (until the launcher has the command)."""
-    parser = argparse.ArgumentParser(prog="python -m bpnn_xp.sweep", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--grid", action="append", default=[], help="key=v1,v2 (hidden and augment: v1;v2)")
-    parser.add_argument("--set", action="append", default=[], dest="fixed", help="key=value, a fixed train setting")
-    parser.add_argument("--out", required=True)
-    parser.add_argument("--workers", type=int, default=None)
-    parser.add_argument("--resume", action=argparse.BooleanOptionalAction, default=True)
-    args = parser.parse_args(argv)
-    try:
-        out = run_sweep(parse_grid(args.grid), parse_settings(args.fixed), args.out, args.workers, args.resume,
-                        progress=_print_progress)  # fmt: skip
-    except BpnnError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"interrupted; the finished trials are in {args.out}/{RESULTS_CSV}; run the same command to continue",
-              file=sys.stderr)  # fmt: skip
-        return 130
-    print(f"results in {out / RESULTS_CSV}, {out / RESULTS_MD} and the plots beside them")
-    return 0
-
-
-def _print_progress(finished: int, total: int, row: dict[str, Any]) -> None:
-    if not row:
-        print(f"{finished} of {total} trials already finished", file=sys.stderr)
-        return
-    outcome = f"test acc {_percent(row.get('test_accuracy'))}" if row.get("status") == "ok" else f"failed: {row.get('message')}"
-    print(f"[{finished}/{total}] {row['trial']}: {outcome} ({float(row['seconds']):.1f} s)", file=sys.stderr, flush=True)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

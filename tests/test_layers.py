@@ -13,7 +13,8 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "bpnn_xp"
 ARRAY_LIBRARIES = {"numpy", "cupy", "cupyx", "torch", "array_api_strict", "jax"}
-APP_LAYER = {"settings", "config", "workflow", "checkpoint", "reports", "plots", "cli", "files", "course", "sklearn", "ranking", "sweep"}
+APP_LAYER = {"settings", "config", "workflow", "checkpoint", "reports", "plots", "cli", "files", "course", "sklearn", "ranking",
+             "sweep"}
 CLI_MAY_IMPORT = {"workflow", "settings", "config", "errors", "reports", "plots", "backends", "sweep"}
 
 

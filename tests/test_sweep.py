@@ -170,10 +170,15 @@ def test_a_failing_trial_is_a_row_not_a_crash(tmp_path: Path, monkeypatch) -> No
     assert (out / "learning_curves.png").exists()
 
 
-def test_the_module_entry_point_reports_bad_input_in_one_line(tmp_path: Path, capsys) -> None:
-    assert sweep.main(["--grid", "speed=1", "--out", str(tmp_path / "x")]) == 2
-    err = capsys.readouterr().err
-    assert err.startswith("error: --grid: unknown setting 'speed'") and err.count("\n") == 1
-    assert sweep.main(["--grid", "lr=0.1", "--set", "dataset=blobs", "--set", "epochs=1", "--out", str(tmp_path / "y"),
-                       "--workers", "1"]) == 0  # fmt: skip
+def test_the_sweep_command_reports_bad_input_in_one_line(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from bpnn_xp.cli import app
+
+    result = CliRunner().invoke(app, ["sweep", "--grid", "speed=1", "--out", str(tmp_path / "x")])
+    assert result.exit_code == 2
+    assert result.output.startswith("error: --grid: unknown setting 'speed'") and result.output.count("\n") == 1
+    result = CliRunner().invoke(app, ["sweep", "--grid", "lr=0.1", "--set", "dataset=blobs", "--set", "epochs=1", "--out",
+                                      str(tmp_path / "y"), "--workers", "1", "--quiet"])  # fmt: skip
+    assert result.exit_code == 0, result.output
     assert len(read_csv(tmp_path / "y" / "results.csv")) == 1
