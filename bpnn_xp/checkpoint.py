@@ -154,6 +154,20 @@ def save_model(
 ) -> Path:
     """Write ``network`` (and a trainer's resumable state) atomically; returns the .npz path."""
     target = model_path(path)
+    archive, text = model_archive(network, meta, preprocessing, trainer)
+    ensure_folder(target.parent)
+    atomic_write(target, archive)
+    atomic_write(target.with_suffix(".json"), text.encode("utf-8"), durable=False)  # a copy: repair_sidecar rebuilds it
+    return target
+
+
+def model_archive(
+    network: Network,
+    meta: dict[str, Any] | None = None,
+    preprocessing: Preprocessing | None = None,
+    trainer: Trainer | None = None,
+) -> tuple[bytes, str]:
+    """(the model file's bytes, its metadata as JSON): what ``save_model`` writes, also what a pickled estimator holds."""
     meta = dict(meta or {})
     meta.update(format=FORMAT, format_version=FORMAT_VERSION, architecture=architecture(network), versions=versions())
     meta["checkpoint_id"] = uuid.uuid4().hex  # model.json carries the same id: see repair_sidecar
@@ -167,10 +181,7 @@ def save_model(
     arrays["__meta__"] = np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
-    ensure_folder(target.parent)
-    atomic_write(target, buffer.getvalue())
-    atomic_write(target.with_suffix(".json"), text.encode("utf-8"), durable=False)  # a copy: repair_sidecar rebuilds it
-    return target
+    return buffer.getvalue(), text
 
 
 def repair_sidecar(saved: SavedModel) -> bool:
@@ -216,7 +227,19 @@ def load_model(path: str | Path, device: str | backends.Backend = "cpu") -> Save
         raise DataFileError(f"{path} is not a bpnn_xp model; pass a run folder or its {MODEL_FILE}")
     if not source.is_file():
         raise DataFileError(f"model file {source} does not exist; pass the .npz or the run directory holding {MODEL_FILE}")
-    meta, arrays = _read_archive(source)
+    return _load(source, source, device)
+
+
+def model_from_archive(archive: bytes, device: str | backends.Backend = "cpu") -> SavedModel:
+    """A model from ``model_archive`` bytes, checked exactly as a model file is (``path`` is None)."""
+    saved = _load(Path("<model archive>"), io.BytesIO(archive), device)
+    saved.path = None
+    return saved
+
+
+def _load(source: Path, file: Path | io.BytesIO, device: str | backends.Backend) -> SavedModel:
+    """Read and check a model archive; ``source`` names it in messages."""
+    meta, arrays = _read_archive(source, file)
     try:
         _check_meta(meta)
         _check_saved_state(meta)
@@ -240,16 +263,18 @@ def _early_best(meta: dict[str, Any], arrays: dict[str, np.ndarray], n_params: i
     return value
 
 
-def _read_archive(source: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+def _read_archive(source: Path, file: Path | io.BytesIO) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """The metadata and the expected arrays of an .npz, each member's declared size checked before reading."""
-    if not zipfile.is_zipfile(source):
+    if not zipfile.is_zipfile(file):
         raise DataFileError(f"{source} is not a bpnn_xp model (not an .npz archive)")
     try:
-        with zipfile.ZipFile(source) as archive:
+        with zipfile.ZipFile(file) as archive:
             sizes = {info.filename.removesuffix(".npy"): info.file_size for info in archive.infolist()}
         if sizes.get("__meta__", MAX_META_BYTES + 1) > MAX_META_BYTES:
             raise DataFileError(f"{source} is an .npz file but not a bpnn_xp model (no metadata)")
-        with np.load(source, allow_pickle=False) as archive:
+        if isinstance(file, io.BytesIO):
+            file.seek(0)  # np.load reads from where zipfile left off
+        with np.load(file, allow_pickle=False) as archive:
             meta = _parse_meta(source, archive["__meta__"])
             expected = _expected_members(meta, sizes)
             _check_member_sizes(source, meta, sizes, expected)

@@ -31,6 +31,7 @@ from .engine import (
     gradient_check,
     is_full_batch_method,
 )
+from .engine.network import PREDICT_BATCH, row_batches
 from .errors import BpnnValueError, DataFileError, DivergenceError, WriteError
 from .files import RunLock, write_text
 
@@ -364,7 +365,7 @@ def _repair_metrics_csv(saved: SavedModel) -> None:
         write_text(path, text)
 
 
-def predict_scores(network: Network, X: np.ndarray, batch_size: int = 8192) -> tuple[np.ndarray, np.ndarray]:
+def predict_scores(network: Network, X: np.ndarray, batch_size: int = PREDICT_BATCH) -> tuple[np.ndarray, np.ndarray]:
     """(class, scores per class) of each row of host features from one forward pass on the network's device.
 
     Scores are probabilities for softmax outputs; the class is read from the logits exactly as training counts
@@ -375,14 +376,14 @@ def predict_scores(network: Network, X: np.ndarray, batch_size: int = 8192) -> t
     like, cost = network.weights[0], network.cost_function
     classes, scores = [], []
     with backends.device_context(like):
-        for start in range(0, X.shape[0], batch_size):
-            z = network.logits(backends.from_host(X[start : start + batch_size], like, dtype=like.dtype))
+        for start, stop in row_batches(X.shape[0], batch_size):
+            z = network.logits(backends.from_host(X[start:stop], like, dtype=like.dtype))
             classes.append(backends.to_numpy(cost.classes(z)).astype(np.int64))
             scores.append(backends.to_numpy(cost.class_probabilities(z)))
     return np.concatenate(classes), np.concatenate(scores).astype(np.float64)
 
 
-def predict_classes(network: Network, X: np.ndarray, batch_size: int = 8192) -> tuple[np.ndarray, np.ndarray]:
+def predict_classes(network: Network, X: np.ndarray, batch_size: int = PREDICT_BATCH) -> tuple[np.ndarray, np.ndarray]:
     """(class, probability of that class) per row of host features, computed on the network's device."""
     classes, scores = predict_scores(network, X, batch_size)
     return classes, scores[np.arange(len(classes)), classes]

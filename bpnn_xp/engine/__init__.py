@@ -8,6 +8,7 @@ from .gradcheck import gradient_check, numerical_gradient, relative_difference
 from .initializers import AUTO_INIT, INITIALIZERS, get_initializer, resolve_initializer
 from .network import Network, validate_sizes
 from .optimizers import OPTIMIZER_NAMES, OPTIMIZERS, Optimizer, canonical_optimizer_name, get_optimizer, is_full_batch_method
+from .stopping import EarlyStopping, ImprovementStopping, StoppingPolicy
 from .training import DEFAULT_BATCH_SIZE, FULL_BATCH, BatchProgress, EpochRecord, History, Trainer, check_batch_size, evaluate
 
 __all__ = [
@@ -22,11 +23,14 @@ __all__ = [
     "Activation",
     "BatchProgress",
     "Cost",
+    "EarlyStopping",
     "EpochRecord",
     "History",
+    "ImprovementStopping",
     "MinimizeResult",
     "Network",
     "Optimizer",
+    "StoppingPolicy",
     "Trainer",
     "canonical_optimizer_name",
     "check_batch_size",

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
 from array_api_compat import array_namespace
@@ -371,6 +371,15 @@ def _check_layers(xp: Any, weights: Sequence[Any], biases: Sequence[Any]) -> Non
             raise BpnnValueError(f"layer {i + 1}: weights must be (fan_in, fan_out) and bias (fan_out,)")
         if i and w.shape[0] != weights[i - 1].shape[1]:
             raise BpnnValueError(f"layer {i + 1} takes {w.shape[0]} inputs but layer {i} gives {weights[i - 1].shape[1]}")
+
+
+PREDICT_BATCH = 8192  # rows per forward pass when scoring or predicting, to bound device memory
+
+
+def row_batches(n: int, size: int = PREDICT_BATCH) -> Iterator[tuple[int, int]]:
+    """(start, stop) of consecutive row blocks of at most ``size`` rows covering ``n`` rows."""
+    for start in range(0, n, size):
+        yield start, min(start + size, n)
 
 
 def validate_sizes(sizes: Sequence[Any]) -> list[int]:
