@@ -27,7 +27,7 @@ from rich.table import Table
 
 from . import backends, checks
 from .config import TrainConfig
-from .errors import BpnnError, BpnnValueError, DivergenceError, SettingError, SettingWarning
+from .errors import BpnnError, BpnnValueError, DivergenceError, NamesSettings, SettingWarning
 from .settings import TRAIN_SETTINGS, Setting, flag_of, train_setting
 
 app = typer.Typer(
@@ -65,7 +65,7 @@ def friendly_errors(command: Callable[..., Any]) -> Callable[..., Any]:
             error(str(exc))
             raise typer.Exit(1) from None
         except BpnnError as exc:  # a setting's name becomes its flag: "epochs must be..." -> "--epochs must be..."
-            error(exc.spelled(flag_of) if isinstance(exc, SettingError) else str(exc))
+            error(exc.spelled(flag_of) if isinstance(exc, NamesSettings) else str(exc))
             raise typer.Exit(2) from None
         except MemoryError:
             error(f"out of memory; {hint}")

@@ -20,17 +20,19 @@ class BpnnValueError(BpnnError, ValueError):
 
 class NamesSettings:
     """A message that mentions settings by name (``settings``), so each interface can respell them with
-    ``spelled``: the CLI as flags, the estimator as its parameters."""
+    ``spelled``: the CLI as flags, the estimator as its parameters. Paths and values in such messages are
+    quoted (repr), so that a folder called "out" is never respelled."""
 
     def __init__(self, message: str, *settings: str) -> None:
         super().__init__(message)
         self.settings = settings
 
     def spelled(self, spelling: Callable[[str], str]) -> str:
-        """The message with every setting name it mentions written as ``spelling(name)``."""
+        """The message with every setting name it mentions written as ``spelling(name)`` (a name stands after a space
+        or '(' and is followed by no word character, '/', '.' or '-': paths such as runs/out stay as they are)."""
         text = str(self)
         for name in sorted(self.settings, key=len, reverse=True):
-            text = re.sub(rf"(?<![\w-]){re.escape(name)}(?![\w-])", spelling(name).replace("\\", "\\\\"), text)
+            text = re.sub(rf"(?<![^\s(]){re.escape(name)}(?![\w/.-])", spelling(name).replace("\\", "\\\\"), text)
         return text
 
 
@@ -52,6 +54,10 @@ class DeviceError(BpnnValueError):
 
 class DataFileError(BpnnValueError):
     """A data or model file is missing, truncated, corrupt or not in the expected format."""
+
+
+class SettingFileError(NamesSettings, DataFileError):
+    """A data file problem whose fix is a setting (point data_dir elsewhere, name the label_column...)."""
 
 
 class WriteError(BpnnError, OSError):

@@ -32,7 +32,7 @@ from .engine import (
     is_full_batch_method,
 )
 from .engine.network import PREDICT_BATCH, row_batches
-from .errors import BpnnValueError, DataFileError, DivergenceError, WriteError
+from .errors import BpnnValueError, DataFileError, DivergenceError, SettingError, WriteError
 from .files import RunLock, write_text
 
 SPLITS = ("test", "val", "train")
@@ -54,7 +54,8 @@ class PreparedData:
         """The split called test, val or train, or a one-line error."""
         chosen = {"test": self.test, "val": self.val, "train": self.train}.get(name)
         if chosen is None:
-            raise BpnnValueError(f"--split must be test, val or train (val needs --val-fraction > 0 at training); got {name!r}")
+            raise SettingError(f"split must be test, val or train (val needs val_fraction > 0 at training); got {name!r}",
+                               "split", "val_fraction")  # fmt: skip
         return chosen
 
 
@@ -73,7 +74,7 @@ def load_data(config: TrainConfig) -> Dataset:
 
         return load_user_data(config.data, config.label_column)
     if config.dataset == ARRAYS_DATASET:
-        raise BpnnValueError("this model was fitted on arrays in Python, so its data is not on disk; score it with --data PATH")
+        raise SettingError("this model was fitted on arrays in Python, so its data is not on disk; score it on data PATH", "data")
     return load_dataset(config.dataset, config.data_dir, config.download, seed=config.seed)
 
 
@@ -84,9 +85,9 @@ def prepare_data(config: TrainConfig, preprocessing: Preprocessing | None = None
     if preprocessing is None:
         preprocessing = Preprocessing(config.standardize).fit(splits.train.X)
     if len(splits.test) == 0 or len(splits.train) == 0:
-        raise BpnnValueError(
+        raise SettingError(
             f"{dataset.name} has {len(dataset.labels)} samples: the splits leave {len(splits.train)} to train on and "
-            f"{len(splits.test)} to test on; change --test-fraction/--val-fraction"
+            f"{len(splits.test)} to test on; change test_fraction or val_fraction", "test_fraction", "val_fraction"
         )
     apply = lambda s: None if s is None else Split(preprocessing.apply(s.X), s.labels)  # noqa: E731
     return PreparedData(dataset, apply(splits.train), apply(splits.val), apply(splits.test), preprocessing, splits.train)
@@ -166,9 +167,9 @@ def _claim_run_dir(folder: Path, overwrite: bool) -> None:
     if not holds_run(folder):
         return
     if not overwrite:
-        raise BpnnValueError(
-            f"{folder} already holds a run (or its model.json/metrics.csv); pass --overwrite to replace it, "
-            f"--resume {folder} to continue it, or choose another --out"
+        raise SettingError(
+            f"{str(folder)!r} already holds a run (or its model.json/metrics.csv); pass overwrite to replace it, "
+            f"resume {str(folder)!r} to continue it, or choose another out", "overwrite", "resume", "out"
         )
     for name in OLD_RUN_PICTURES:
         (folder / name).unlink(missing_ok=True)
@@ -280,7 +281,7 @@ def augmented_inputs(config: TrainConfig, data: PreparedData, backend: backends.
         return None
     shape = data.dataset.image_shape
     if shape is None or data.raw_train is None:
-        raise BpnnValueError(f"--augment distorts images, but {data.dataset.name} holds no images; drop --augment")
+        raise SettingError(f"augment distorts images, but {data.dataset.name} holds no images; drop augment", "augment")
     pixels = data.raw_train.X
 
     def inputs(epoch: int) -> Any:
@@ -392,7 +393,7 @@ def predict_classes(network: Network, X: np.ndarray, batch_size: int = PREDICT_B
 def load_split(saved: SavedModel, split: str, data_dir: str | None = None) -> tuple[PreparedData, Split]:
     """The named split of the data a saved model was trained on, preprocessed as at training."""
     if split not in SPLITS:
-        raise BpnnValueError(f"--split must be test, val or train; got {split!r}")
+        raise SettingError(f"split must be test, val or train; got {split!r}", "split")
     data = prepare_data(resume_config(saved, data_dir=data_dir), saved.preprocessing)
     return data, data.split(split)
 
@@ -439,7 +440,7 @@ def predict_files(saved: SavedModel, paths: list[Path], top_k: int = 1, normaliz
     from .ranking import top_k as best_k
 
     if show is not None and (Path(show).is_dir() or Path(show).exists()):
-        raise BpnnValueError(f"--show {show} already exists; give a new file name for the sheet, such as seen.png")
+        raise SettingError(f"show {str(show)!r} already exists; give a new file name for the sheet, such as seen.png", "show")
     X, names = load_inputs(paths, saved.network.sizes[0], saved.image_shape, saved.pixel_scale, normalize)
     classes, scores = predict_scores(saved.network, saved.preprocessing.apply(X))
     order, probs = best_k(scores, top_k)
@@ -531,7 +532,8 @@ def check_gradients(sizes: list[int], activation: str, cost: str, l2: float = 0.
                     device: str = "cpu", dtype: str = "float64", seed: int = 0) -> GradcheckResult:  # fmt: skip
     """Backprop against central differences on a small random network and random data."""
     if len(sizes) < 2 or samples <= 0:
-        raise BpnnValueError("--sizes needs at least an input and an output size (e.g. 4,5,3) and --samples must be > 0")
+        raise SettingError("sizes needs at least an input and an output size (e.g. 4,5,3) and samples must be > 0", "sizes",
+                           "samples")  # fmt: skip
     backend = backends.resolve_device(device)
     rng = np.random.default_rng(seed)
     with backend.use():

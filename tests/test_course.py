@@ -120,7 +120,7 @@ def test_an_existing_run_is_kept_unless_overwrite(course_files, tmp_path):
     weights, *_ = course_files
     path = course.import_course(weights, tmp_path / "run")
     before, first_id = path.read_bytes(), checkpoint.load_model(path).meta["checkpoint_id"]
-    with pytest.raises(BpnnValueError, match="already holds a run.*--overwrite"):
+    with pytest.raises(BpnnValueError, match="already holds a run.*pass overwrite"):
         course.import_course(weights, tmp_path / "run")
     assert path.read_bytes() == before
     course.import_course(weights, tmp_path / "run", overwrite=True)
@@ -132,7 +132,7 @@ def test_an_existing_export_is_kept_unless_overwrite(course_files, tmp_path):
     network = course.network_from_thetas(*course.read_course_weights(weights))
     target = tmp_path / "out.mat"
     target.write_bytes(b"keep me")
-    with pytest.raises(BpnnValueError, match="already exists.*--overwrite"):
+    with pytest.raises(BpnnValueError, match="already exists.*pass overwrite"):
         course.export_course(network, target)
     assert target.read_bytes() == b"keep me"
     course.export_course(network, target, overwrite=True)

@@ -236,7 +236,7 @@ def test_csv_without_header_label_first_by_default(tmp_path):
     data = load_user_data(tmp_path / "n.csv")
     assert data.labels.tolist() == [1, 0, 1] and data.class_names is None and data.pixel_scale == 1.0
     assert np.array_equal(data.X, [[0.5, 0.25], [0.0, 1.0], [0.75, 0.5]])
-    with pytest.raises(DataFileError, match="fractional numbers .*--label-column"):  # a measurement column is not labels
+    with pytest.raises(DataFileError, match="fractional numbers .*label_column"):  # a measurement column is not labels
         load_user_data(tmp_path / "n.csv", label_column="-1", for_evaluation=True)
 
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from ..errors import BpnnValueError
+from ..errors import BpnnValueError, SettingError
 
 REFERENCE_SIDE = 28  # pixel quantities are given for a 28-pixel side (MNIST) and scaled with the image's side
 GAUSSIAN_TRUNCATE = 3.0  # the elastic field's smoothing kernel reaches 3 sigma (scipy's default is 4; 3 is faster, same field)
@@ -182,7 +182,7 @@ def parse_augment(text: str | None) -> Augmentation | None:
         name = parts.pop(0).lower()
         name = _ALIASES.get(name, name)
         if name not in PRESETS:
-            raise BpnnValueError(f"--augment: unknown preset {name!r}; use {FORMAT_HELP}")
+            raise SettingError(f"augment: unknown preset {name!r}; use {FORMAT_HELP}", "augment")
         base = PRESETS[name]
     changes: dict[str, float] = {}
     for part in parts:
@@ -190,7 +190,7 @@ def parse_augment(text: str | None) -> Augmentation | None:
     try:
         return replace(base, **changes)
     except BpnnValueError as exc:
-        raise BpnnValueError(f"--augment: {exc}") from None
+        raise SettingError(f"augment: {exc}", "augment") from None
 
 
 def _parse_pair(part: str) -> dict[str, float]:
@@ -199,7 +199,7 @@ def _parse_pair(part: str) -> dict[str, float]:
     key = key.lower()
     keys = {"shift", "rotate", "rotation", "scale", "elastic", "p", "prob", "probability", "alpha", "sigma"}
     if not sep or key not in keys:
-        raise BpnnValueError(f"--augment: cannot read {part!r}; use {FORMAT_HELP}")
+        raise SettingError(f"augment: cannot read {part!r}; use {FORMAT_HELP}", "augment")
     try:
         if key == "elastic":
             if value.lower() in _OFF:
@@ -209,7 +209,7 @@ def _parse_pair(part: str) -> dict[str, float]:
         name = {"rotation": "rotate", "prob": "p", "probability": "p"}.get(key, key)
         return {name: float(value)}
     except ValueError:
-        raise BpnnValueError(f"--augment: {key} needs a number in {part!r}; use {FORMAT_HELP}") from None
+        raise SettingError(f"augment: {key} needs a number in {part!r}; use {FORMAT_HELP}", "augment") from None
 
 
 __all__ = ["PRESETS", "Augmentation", "bilinear", "elastic_field", "parse_augment", "warp"]

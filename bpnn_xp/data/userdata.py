@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import BpnnValueError, DataFileError
+from ..errors import BpnnValueError, DataFileError, SettingFileError
 from . import idx, images, matfile
 from .datasets import Dataset
 from .prep import Split
@@ -125,9 +125,9 @@ def _text_labels(values: np.ndarray, where: str) -> np.ndarray:
         if np.all(np.isfinite(numbers)) and np.all(numbers == np.round(numbers)) and np.all(np.abs(numbers) < 2**53):
             return numbers.astype(np.int64)
         example = next(str(t) for t in distinct if float(t) != round(float(t)))
-        raise DataFileError(
-            f"{where}: the label column holds fractional numbers (e.g. {example}), which are measurements, not classes; "
-            "name the label column with --label-column NAME (or a position: 0 = first, -1 = last)"
+        raise SettingFileError(
+            f"{where}: the label column holds fractional numbers (e.g. {example!r}), which are measurements, not classes; "
+            "name the label column with label_column NAME (or a position: 0 = first, -1 = last)", "label_column"
         )
     return text  # names; _whole_labels passes text through
 

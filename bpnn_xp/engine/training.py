@@ -27,7 +27,7 @@ from array_api_compat import device as device_of
 from .. import backends, checks
 from ..backends.distributed import SingleProcess
 from ..backends.kernels import Workspace, buffer_for
-from ..errors import BpnnTypeError, BpnnValueError, DeviceError, DivergenceError
+from ..errors import BpnnTypeError, BpnnValueError, DeviceError, DivergenceError, SettingError
 from .full_batch import minimize, shard_bounds
 from .network import PREDICT_BATCH, Network, row_batches
 from .optimizers import Optimizer, canonical_optimizer_name, get_optimizer, is_full_batch_method
@@ -429,9 +429,9 @@ def check_training_data(network: Network, X: Any, Y: Any) -> None:
     if cost in ("softmax_cross_entropy", "sigmoid_cross_entropy") and not bool(xp.all((Y >= 0.0) & (Y <= 1.0))):
         raise BpnnValueError(f"{cost} needs targets in [0, 1] (one-hot rows); got values outside")
     if cost == "softmax_cross_entropy" and not bool(xp.all(xp.abs(xp.sum(Y, axis=1) - 1.0) < 1e-3)):
-        raise BpnnValueError(
+        raise SettingError(
             "softmax_cross_entropy needs one class per sample (rows summing to 1); "
-            "for multi-label targets use --cost sigmoid_cross_entropy"
+            "for multi-label targets set cost to sigmoid_cross_entropy", "cost"
         )
 
 
@@ -445,7 +445,7 @@ def _check_array(network: Network, name: str, array: Any) -> None:
     if namespace is not xp or device_of(array) != network.device:
         raise DeviceError(
             f"{name} is on {namespace.__name__.split('.')[-1]}/{device_of(array)} but the network is on "
-            f"{xp.__name__.split('.')[-1]}/{network.device}; move the data with Backend.asarray (same --device)"
+            f"{xp.__name__.split('.')[-1]}/{network.device}; move the data with Backend.asarray onto the network's device"
         )
     if not xp.isdtype(array.dtype, "real floating"):
         raise BpnnTypeError(f"{name} must hold floating-point numbers, got {array.dtype}; convert it with astype(float32)")
