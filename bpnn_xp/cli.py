@@ -27,7 +27,16 @@ from rich.table import Table
 
 from . import backends, checks
 from .config import TrainConfig
-from .errors import BpnnError, BpnnValueError, DivergenceError, NamesSettings, SettingWarning
+from .errors import (
+    BpnnError,
+    BpnnValueError,
+    DataFileError,
+    DivergenceError,
+    NamesSettings,
+    SettingError,
+    SettingFileError,
+    SettingWarning,
+)
 from .settings import TRAIN_SETTINGS, Setting, flag_of, train_setting
 
 app = typer.Typer(
@@ -51,6 +60,15 @@ MEMORY_HINTS = {  # the knob each command actually has
     "gradcheck": "try smaller --sizes or fewer --samples",
 }
 MEMORY_HINT = "the data does not fit in memory; give fewer inputs at a time, or use a --device with more memory"
+
+
+@contextlib.contextmanager
+def settings_as_flags() -> Iterator[None]:
+    """Errors that name settings, respelled with their flags before anything else (an MPI guard) reports them."""
+    try:
+        yield
+    except (SettingError, SettingFileError) as exc:
+        raise (DataFileError if isinstance(exc, DataFileError) else BpnnValueError)(exc.spelled(flag_of)) from None
 
 
 def friendly_errors(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -189,7 +207,7 @@ def _train(ctx: typer.Context, options: dict[str, Any]) -> None:
     from .backends import distributed
 
     comm = distributed.from_environment(options["gpu_reduce"])  # several ranks only under mpiexec/srun
-    with warnings_as_notes(), comm.guard(collective=(DivergenceError,)):
+    with warnings_as_notes(), comm.guard(collective=(DivergenceError,)), settings_as_flags():
         saved, config = _config_from_options(ctx, options | {"speaks": comm.rank == 0})
         metrics = _train_with_display(config, saved, options["quiet"] or comm.rank != 0, options["overwrite"], comm)
     if comm.rank != 0:  # rank 0 reports for the whole job
@@ -224,7 +242,8 @@ def _config_from_options(ctx: typer.Context, o: dict[str, Any]) -> tuple[Any, Tr
     if o["dataset"] != train_setting("dataset").default and o["data"] is not None:
         raise BpnnValueError("give either --dataset NAME or --data PATH, not both")
     if o["resume"]:
-        from .workflow import open_model, resume_config
+        from .models import open_model
+        from .workflow import resume_config
 
         refused = sorted(_given(ctx) - RESUMABLE)
         if refused:
@@ -238,12 +257,16 @@ def _config_from_options(ctx: typer.Context, o: dict[str, Any]) -> tuple[Any, Tr
         config = resume_config(saved, **changes | {"out": changes.get("out") or str(saved.run_dir)})
         return saved, config.validate()
     config = TrainConfig(**settings_from_options(o)).validate()  # before any data is loaded
+    if config.out:
+        from .runs import refuse_taken
+
+        refuse_taken(Path(config.out), o["overwrite"])  # here, where its message gets the flags (run_training checks again)
     return None, replace(config, out=config.out or _free_default_folder(config, o["overwrite"], o.get("speaks", True)))
 
 
 def _free_default_folder(config: TrainConfig, overwrite: bool, speaks: bool = True) -> str:
     """runs/DATASET, or (it holds a run and --overwrite was not given) the next free runs/DATASET-N, said on stderr."""
-    from .workflow import default_run_name, free_run_dir
+    from .runs import default_run_name, free_run_dir
 
     base = default_run_name(config)
     chosen = base if overwrite else str(free_run_dir(base))
@@ -344,8 +367,8 @@ def evaluate(
     json_output: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Accuracy, per-class precision/recall/F1 and the confusion matrix on a split of the model's data, or on --data."""
+    from .models import evaluate_model, open_model
     from .reports import format_confusion
-    from .workflow import evaluate_model, open_model
 
     saved = open_model(model, device)
     _check_data_dir(saved, data_dir, data)
@@ -375,7 +398,7 @@ def predict(
     json_output: Annotated[bool, typer.Option("--json", help="Predictions as JSON, every class's probability included.")] = False,
 ) -> None:
     """Class and probability for each input; drawings are normalised the way the training digits were made."""
-    from .workflow import open_model, predict_files
+    from .models import open_model, predict_files
 
     with warnings_as_notes():
         rows = predict_files(open_model(model, device), images, top_k, normalize, show)
@@ -453,7 +476,7 @@ def plot(
 ) -> None:
     """Learning curves, a stratified sample of predictions, hidden units as images, the confusion matrix,
     and decision boundaries for 2-D data sets."""
-    from .workflow import make_plots, open_model
+    from .models import make_plots, open_model
 
     saved = open_model(model)
     _check_data_dir(saved, data_dir, data)
@@ -468,7 +491,7 @@ def info(
     json_output: Annotated[bool, typer.Option("--json", help="Print everything as JSON.")] = False,
 ) -> None:
     """What a saved run is: architecture, parameter count, data, settings and metrics."""
-    from .workflow import open_model, run_info
+    from .models import open_model, run_info
 
     details = run_info(open_model(model))
     if json_output:
@@ -496,7 +519,7 @@ def import_course(
     overwrite: OverwriteOpt = False,
 ) -> None:
     """Make a run from the course's Theta1/Theta2, predicting exactly what the course's predict.m predicts."""
-    from .workflow import import_course_weights
+    from .models import import_course_weights
 
     out.print(f"run written to {import_course_weights(weights, out_dir, overwrite)}")
 
@@ -509,7 +532,7 @@ def export_course(
     overwrite: Annotated[bool, typer.Option(help="Replace an existing file.")] = False,
 ) -> None:
     """Write a model's weights in the course's layout (Theta1, Theta2; pixels column-major, label 10 for digit 0)."""
-    from .workflow import export_course_weights
+    from .models import export_course_weights
 
     out.print(f"course weights written to {export_course_weights(model, out_file, overwrite)}")
 

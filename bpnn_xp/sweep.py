@@ -376,7 +376,7 @@ def learning_curves_plot(out: Path, swept: list[str], done: list[tuple[TrainConf
 
 def _history(folder: Path) -> dict[str, list[Any]] | None:
     """A trial's per-epoch history from its saved model, or None where there is none (failed before an epoch)."""
-    from .workflow import open_model
+    from .models import open_model
 
     try:
         columns = open_model(folder).history.as_columns()

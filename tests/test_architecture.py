@@ -15,7 +15,8 @@ from bpnn_xp.cli import app
 from bpnn_xp.config import TrainConfig
 from bpnn_xp.engine.costs import get_cost
 from bpnn_xp.errors import BpnnValueError
-from bpnn_xp.workflow import predict_classes, run_training
+from bpnn_xp.models import predict_classes
+from bpnn_xp.workflow import run_training
 from tests.helpers import random_network, random_problem
 
 

@@ -14,10 +14,12 @@ from typer.testing import CliRunner
 
 from bpnn_xp import Network, Trainer, checkpoint, resolve_device
 from bpnn_xp.cli import app
+from bpnn_xp.config import TrainConfig
 from bpnn_xp.data import one_hot
 from bpnn_xp.engine.training import EpochRecord
 from bpnn_xp.errors import BpnnError, BpnnTypeError, BpnnValueError, DeviceError, DivergenceError
-from bpnn_xp.workflow import TrainConfig, predict_classes, run_training
+from bpnn_xp.models import predict_classes
+from bpnn_xp.workflow import run_training
 
 runner = CliRunner()
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bpnn_xp import sweep, workflow
+from bpnn_xp import models, sweep, workflow
 from bpnn_xp.config import TrainConfig
 from bpnn_xp.errors import BpnnValueError, DivergenceError
 
@@ -110,7 +110,7 @@ def test_a_parallel_sweep_writes_results_table_and_plots(tmp_path: Path) -> None
     assert list(rows[0])[:3] == ["trial", "lr", "hidden"] and {"test_accuracy", "val_accuracy", "train_cost", "epochs",
                                                                "seconds"} <= set(rows[0])  # fmt: skip
     for row in rows:  # each row agrees with the model the trial saved (an independent reading)
-        saved = workflow.open_model(out / "trials" / row["trial"])
+        saved = models.open_model(out / "trials" / row["trial"])
         assert row["status"] == "ok" and int(row["epochs"]) == saved.epoch == 2
         assert float(row["test_accuracy"]) == pytest.approx(saved.metrics["test_accuracy"], abs=1e-6)
         assert saved.config.lr == float(row["lr"]) and saved.config.hidden == [int(row["hidden"])]

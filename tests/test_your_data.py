@@ -341,7 +341,7 @@ def test_old_runs_without_an_augment_setting_resume_undistorted():
 
 def test_resuming_a_run_that_stopped_early_reports_what_it_saved(tmp_path):
     """The reported validation accuracy is that of the parameters saved, whether or not the resumed epoch stops again."""
-    from bpnn_xp.workflow import evaluate_model, open_model
+    from bpnn_xp.models import evaluate_model, open_model
 
     first = invoke("train", "--hidden", "16", "--epochs", "60", "--lr", "0.05", "--early-stopping", "2", "--out", tmp_path)
     assert first.exit_code == 0 and checkpoint.load_model(tmp_path).metrics["stopped_early"]
