@@ -10,22 +10,32 @@ import contextlib
 import functools
 import inspect
 import json
-import signal
 import sys
 import time
-import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from . import backends, checks
+from .cli_common import (
+    PROGRESS_EVERY,
+    DeviceOpt,
+    Opt,
+    OverwriteOpt,
+    Terminated,
+    TrainingDisplay,
+    console,
+    out,
+    stop_on_sigterm,
+    warnings_as_notes,
+    written_since,
+)
 from .config import TrainConfig
 from .errors import (
     BpnnError,
@@ -35,7 +45,6 @@ from .errors import (
     NamesSettings,
     SettingError,
     SettingFileError,
-    SettingWarning,
 )
 from .settings import TRAIN_SETTINGS, Setting, flag_of, train_setting
 
@@ -45,9 +54,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console(stderr=True, soft_wrap=True)  # messages: dynamic text goes through escape()
-PROGRESS_EVERY = 10  # batches between progress-bar updates (each one reads the cost from the device)
-out = Console(soft_wrap=True, markup=False)  # results: file names and reports print verbatim
 
 
 def error(message: str) -> None:
@@ -97,48 +103,9 @@ def friendly_errors(command: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-class TrainingDisplay:
-    """Progress bar counting epochs (on stderr), and one line per finished epoch."""
-
-    def __init__(self, epochs: int, first_epoch: int, quiet: bool) -> None:
-        self.epochs, self.first_epoch, self.quiet = epochs, first_epoch, quiet
-        self.progress = Progress(
-            TextColumn("[bold]epoch"), MofNCompleteColumn(), BarColumn(),
-            TextColumn("cost {task.fields[cost]:.4f}  acc {task.fields[acc]:.2%}  {task.fields[rate]:,.0f} samples/s"),
-            TimeElapsedColumn(), console=console, disable=quiet, transient=False,
-        )  # fmt: skip
-        self.task: Any = None  # added with the first report, so an early error leaves no empty bar behind
-        self.epochs_done = 0
-
-    def _update(self, completed: float, cost: float, accuracy: float, rate: float) -> None:
-        if self.task is None:
-            self.task = self.progress.add_task("train", total=self.epochs, cost=0.0, acc=0.0, rate=0.0)
-        self.progress.update(self.task, completed=completed, cost=cost, acc=accuracy, rate=rate)
-
-    def on_batch(self, p: Any) -> None:
-        done = p.epoch - 1 - self.first_epoch + p.batch / p.n_batches  # whole epochs plus this one's share
-        self._update(done, p.cost, p.accuracy, p.samples_per_second)
-
-    def on_epoch(self, r: Any) -> None:
-        self.epochs_done += 1
-        self._update(r.epoch - self.first_epoch, r.cost, r.accuracy, r.samples_per_second)
-        if self.quiet:
-            return
-        val = f"  val cost {r.val_cost:.4f}  val acc {r.val_accuracy:.2%}" if r.val_cost is not None else ""
-        self.progress.console.print(
-            f"epoch {r.epoch:>3}: cost {r.cost:.4f}  acc {r.accuracy:.2%}{val}  ({r.samples_per_second:,.0f} samples/s)",
-            highlight=False,
-        )
-
-
-Opt = typer.Option
-DATA_FORMS = train_setting("data").help.split(": ", 1)[1].rstrip(".")
-LabelColumnOpt = Annotated[str | None, Opt(help=train_setting("label_column").help)]
-OverwriteOpt = Annotated[bool, Opt(help="Replace the run already saved in --out (otherwise refused).")]
 GpuReduceOpt = Annotated[str, Opt(help="Under mpiexec with GPUs: sum gradients by host (staged through memory, works "
                                         "everywhere), nccl, or cuda-aware (a CUDA-aware MPI).")]
 QuietOpt = Annotated[bool, Opt("--quiet", "-q", help="No progress bar or per-epoch lines on stderr.")]
-DeviceOpt = Annotated[str, Opt(help=train_setting("device").help)]
 RESUMABLE_FLAGS = ", ".join(s.option for s in TRAIN_SETTINGS if s.resumable)
 ResumeOpt = Annotated[str | None, Opt(help=f"Continue a saved run (only {RESUMABLE_FLAGS} change).")]
 JsonOpt = Annotated[bool, Opt("--json", help="Print the final metrics as JSON on stdout (progress stays on stderr).")]
@@ -257,10 +224,10 @@ def _config_from_options(ctx: typer.Context, o: dict[str, Any]) -> tuple[Any, Tr
         config = resume_config(saved, **changes | {"out": changes.get("out") or str(saved.run_dir)})
         return saved, config.validate()
     config = TrainConfig(**settings_from_options(o)).validate()  # before any data is loaded
-    if config.out:
-        from .runs import refuse_taken
+    if config.out and o.get("speaks", True):  # rank 0, which writes, checks the folder here, where messages get flags
+        from .runs import check_run_dir
 
-        refuse_taken(Path(config.out), o["overwrite"])  # here, where its message gets the flags (run_training checks again)
+        check_run_dir(Path(config.out), o["overwrite"])
     return None, replace(config, out=config.out or _free_default_folder(config, o["overwrite"], o.get("speaks", True)))
 
 
@@ -276,47 +243,6 @@ def _free_default_folder(config: TrainConfig, overwrite: bool, speaks: bool = Tr
     return chosen
 
 
-def _written_since(path: Path, since: float) -> bool:
-    """Whether ``path`` was (re)written at or after ``since`` (this run's checkpoint, not an older run's)."""
-    try:
-        return path.stat().st_mtime >= since - 1.0  # file systems store coarse times
-    except OSError:
-        return False
-
-
-class Terminated(BaseException):
-    """SIGTERM, turned into an exception so training stops the way Ctrl-C stops it."""
-
-
-@contextlib.contextmanager
-def stop_on_sigterm() -> Iterator[None]:
-    """While training, SIGTERM (a scheduler, ``kill``) is handled like Ctrl-C: last checkpoint kept."""
-
-    def handler(signum: int, frame: Any) -> None:
-        raise Terminated
-
-    previous = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
-@contextlib.contextmanager
-def warnings_as_notes() -> Iterator[None]:
-    """Our UserWarnings print as one 'note:' line each; NumPy's overflow on the way to NaN is silent."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("always", UserWarning)
-        warnings.simplefilter("ignore", RuntimeWarning)  # divergence is reported by the trainer
-        warnings.showwarning = lambda message, *args, **kwargs: console.print(f"note: {escape(_note(message))}", highlight=False)
-        yield
-
-
-def _note(message: Warning | str) -> str:
-    """A warning as a note, a setting's name written as its flag."""
-    return message.spelled(flag_of) if isinstance(message, SettingWarning) else str(message)
-
-
 def _train_with_display(config: TrainConfig, saved: Any, quiet: bool, overwrite: bool = False,
                         comm: Any = None) -> dict[str, Any]:  # fmt: skip
     """Run the training with progress display; Ctrl-C and SIGTERM point at the last checkpoint."""
@@ -330,7 +256,7 @@ def _train_with_display(config: TrainConfig, saved: Any, quiet: bool, overwrite:
     except (KeyboardInterrupt, Terminated) as exc:
         code = 143 if isinstance(exc, Terminated) else 130
         where = escape(str(config.out))
-        if saved is None and display.epochs_done == 0 and not _written_since(Path(config.out) / "model.npz", started):
+        if saved is None and display.epochs_done == 0 and not written_since(Path(config.out) / "model.npz", started):
             console.print(f"interrupted before the first epoch finished; nothing was saved in {where}")
         else:
             console.print(f"interrupted; the last completed epoch is saved in {where}/model.npz; continue with --resume {where}")
@@ -338,81 +264,15 @@ def _train_with_display(config: TrainConfig, saved: Any, quiet: bool, overwrite:
     return dict(result.metrics, model=str(result.model_path))
 
 
-EvalDataOpt = Annotated[str | None, Opt("--data", help=f"Score other data instead of a split: {DATA_FORMS}.")]
-DataDirMovedOpt = Annotated[str | None, Opt(help="Where the model's MNIST/.mat training data lives now, if it moved.")]
+def _register_saved_run_commands() -> None:
+    """evaluate, predict, plot, info, import-course and export-course (cli_saved.py), with the same error handling."""
+    from .cli_saved import COMMANDS
+
+    for name, command in COMMANDS.items():
+        app.command(name)(friendly_errors(command))
 
 
-def _check_data_dir(saved: Any, data_dir: str | None, data: str | None) -> None:
-    """--data-dir only relocates mnist/mat training data; anything else is a mistake worth one line."""
-    if data_dir is None:
-        return
-    if data is not None:
-        raise BpnnValueError("--data-dir relocates the model's own training data; with --data PATH it is not used, drop it")
-    if saved.config.dataset not in ("mnist", "mat"):
-        raise BpnnValueError(
-            f"--data-dir is only read for models trained on mnist or mat; this one was trained on {saved.config.dataset}. "
-            "To score other data give --data PATH"
-        )
-
-
-@app.command()
-@friendly_errors
-def evaluate(
-    model: Annotated[str, typer.Argument(help="A run directory or its model.npz.")],
-    split: Annotated[str, typer.Option(help="Which split of the training data to score: test, val or train.")] = "test",
-    data: EvalDataOpt = None,
-    label_column: LabelColumnOpt = None,
-    device: DeviceOpt = "cpu",
-    data_dir: DataDirMovedOpt = None,
-    json_output: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
-) -> None:
-    """Accuracy, per-class precision/recall/F1 and the confusion matrix on a split of the model's data, or on --data."""
-    from .models import evaluate_model, open_model
-    from .reports import format_confusion
-
-    saved = open_model(model, device)
-    _check_data_dir(saved, data_dir, data)
-    summary = evaluate_model(saved, split, data_dir, data, label_column)
-    if json_output:
-        out.print_json(json.dumps({k: v for k, v in summary.items() if k != "text"}))
-        return
-    where = data if data is not None else split
-    out.print(f"{where} accuracy: {summary['accuracy']:.2%} on {summary['samples']} samples", highlight=False)
-    out.print(summary["text"], highlight=False)
-    out.print(
-        "confusion matrix (rows: true class, columns: predicted):\n" + format_confusion(summary["confusion_matrix"]),
-        highlight=False,
-    )
-
-
-@app.command()
-@friendly_errors
-def predict(
-    model: Annotated[str, typer.Argument(help="A run directory or its model.npz.")],
-    images: Annotated[list[Path], typer.Argument(help=".npy arrays, image files (PNG, JPEG...), folders or quoted globs.")],
-    top_k: Annotated[int, typer.Option(help="Show the k most likely classes with their probabilities.")] = 1,
-    show: Annotated[Path | None, typer.Option(help="Write a PNG sheet of what the network saw (after normalising).")] = None,
-    normalize: Annotated[bool, typer.Option(help="Redraw images like the training digits: ink polarity, crop, "
-                                                  "fit and centre (--no-normalize only resizes).")] = True,  # fmt: skip
-    device: DeviceOpt = "cpu",
-    json_output: Annotated[bool, typer.Option("--json", help="Predictions as JSON, every class's probability included.")] = False,
-) -> None:
-    """Class and probability for each input; drawings are normalised the way the training digits were made."""
-    from .models import open_model, predict_files
-
-    with warnings_as_notes():
-        rows = predict_files(open_model(model, device), images, top_k, normalize, show)
-    if json_output:
-        out.print_json(json.dumps(rows))
-        return
-    for row in rows:
-        if top_k == 1:
-            out.print(f"{row['input']}: {row['class']} (p={row['probability']:.3f})", highlight=False)
-        else:
-            ranked = ", ".join(f"{r['class']} ({r['probability']:.3f})" for r in row["top_k"])
-            out.print(f"{row['input']}: {ranked}", highlight=False)
-    if show is not None:
-        console.print(f"what the network saw: {escape(str(show))}", highlight=False)
+_register_saved_run_commands()
 
 
 @app.command()
@@ -460,81 +320,6 @@ def _print_devices() -> None:
     out.print(table)
     out.print("use with --device: " + ", ".join(backends.available_device_names()), highlight=False)
     out.print("CPU fast path: " + backends.cpu_fast_path(), highlight=False)
-
-
-@app.command()
-@friendly_errors
-def plot(
-    model: Annotated[str, typer.Argument(help="A run directory or its model.npz.")],
-    out_dir: Annotated[
-        str | None, typer.Option("--out", help="Where to write the PNGs [default: the model's directory].")
-    ] = None,
-    split: Annotated[str, typer.Option(help="Split whose samples are drawn: test, val or train.")] = "test",
-    data: EvalDataOpt = None,
-    label_column: LabelColumnOpt = None,
-    data_dir: DataDirMovedOpt = None,
-) -> None:
-    """Learning curves, a stratified sample of predictions, hidden units as images, the confusion matrix,
-    and decision boundaries for 2-D data sets."""
-    from .models import make_plots, open_model
-
-    saved = open_model(model)
-    _check_data_dir(saved, data_dir, data)
-    for path in make_plots(saved, Path(out_dir) if out_dir else saved.run_dir, split, data_dir, data, label_column):
-        out.print(str(path), highlight=False)
-
-
-@app.command()
-@friendly_errors
-def info(
-    model: Annotated[str, typer.Argument(help="A run directory or its model.npz.")],
-    json_output: Annotated[bool, typer.Option("--json", help="Print everything as JSON.")] = False,
-) -> None:
-    """What a saved run is: architecture, parameter count, data, settings and metrics."""
-    from .models import open_model, run_info
-
-    details = run_info(open_model(model))
-    if json_output:
-        out.print_json(json.dumps(details, default=str))
-        return
-    arch, data, training, metrics = details["architecture"], details["data"], details["training"], details["metrics"]
-    layers = " -> ".join(str(n) for n in arch["sizes"])
-    out.print(f"model: {details['model']}")
-    out.print(f"network: {layers} ({', '.join(arch['activations']) or 'no hidden layer'}; {arch['cost']}; {arch['dtype']}), "
-              f"{arch['parameters']:,} parameters")  # fmt: skip
-    shape = "x".join(str(n) for n in data["image_shape"]) + " images" if data.get("image_shape") else "features"
-    names = ", ".join(str(n) for n in data["class_names"]) if data.get("class_names") else f"0..{data.get('n_classes', 0) - 1}"
-    out.print(f"data: {data.get('source') or data.get('name')} ({shape}, pixels / {data['pixel_scale']:g}; classes {names})")
-    out.print("training: " + ", ".join(f"{k} {v}" for k, v in training.items() if v is not None))
-    shown = {k: v for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
-    out.print("metrics: " + (", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in shown.items())
-                             or "none yet (the run has not finished)"))  # fmt: skip
-
-
-@app.command("import-course")
-@friendly_errors
-def import_course(
-    weights: Annotated[Path, typer.Argument(help="The course's ex4weights.mat (Theta1, Theta2).")],
-    out_dir: Annotated[str, typer.Option("--out", help="Run folder to create.")],
-    overwrite: OverwriteOpt = False,
-) -> None:
-    """Make a run from the course's Theta1/Theta2, predicting exactly what the course's predict.m predicts."""
-    from .models import import_course_weights
-
-    out.print(f"run written to {import_course_weights(weights, out_dir, overwrite)}")
-
-
-@app.command("export-course")
-@friendly_errors
-def export_course(
-    model: Annotated[str, typer.Argument(help="A run directory (a 400-h-10 sigmoid network) or its model.npz.")],
-    out_file: Annotated[Path, typer.Option("--out", help="The .mat file to write (Theta1, Theta2).")],
-    overwrite: Annotated[bool, typer.Option(help="Replace an existing file.")] = False,
-) -> None:
-    """Write a model's weights in the course's layout (Theta1, Theta2; pixels column-major, label 10 for digit 0)."""
-    from .models import export_course_weights
-
-    out.print(f"course weights written to {export_course_weights(model, out_file, overwrite)}")
 
 
 GridOpt = Annotated[list[str], Opt("--grid", help="A swept setting, key=v1,v2 (hidden and augment take ';' between values, "

@@ -9,6 +9,7 @@ from . import checkpoint
 from .config import TrainConfig
 from .engine import History
 from .errors import SettingError
+from .files import RunLock
 
 METRICS_FILE = "metrics.csv"
 
@@ -36,6 +37,12 @@ def refuse_taken(folder: Path, overwrite: bool) -> None:
             f"{str(folder)!r} already holds a run (or its model.json/metrics.csv); pass overwrite to replace it, "
             f"resume {str(folder)!r} to continue it, or choose another out", "overwrite", "resume", "out"
         )
+
+
+def check_run_dir(folder: Path, overwrite: bool) -> None:
+    """Refuse now what ``run_training`` would refuse: a folder another process is writing, or one holding a run."""
+    with RunLock(folder):
+        refuse_taken(folder, overwrite)
 
 
 def claim_run_dir(folder: Path, overwrite: bool) -> None:
