@@ -16,7 +16,6 @@ import math
 import platform
 import uuid
 import warnings
-import zipfile
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -26,6 +25,7 @@ import numpy as np
 
 from . import backends, checks
 from .config import TrainConfig
+from .data.npz import open_npz
 from .data.prep import Preprocessing
 from .engine import History, Network, Trainer, get_activation, get_cost
 from .errors import BpnnError, DataFileError
@@ -264,31 +264,18 @@ def _early_best(meta: dict[str, Any], arrays: dict[str, np.ndarray], n_params: i
 
 
 def _read_archive(source: Path, file: Path | io.BytesIO) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """The metadata and the expected arrays of an .npz, each member's declared size checked before reading."""
-    if not zipfile.is_zipfile(file):
-        raise DataFileError(f"{source} is not a bpnn_xp model (not an .npz archive)")
-    try:
-        with zipfile.ZipFile(file) as archive:
-            sizes = {info.filename.removesuffix(".npy"): info.file_size for info in archive.infolist()}
-        if sizes.get("__meta__", MAX_META_BYTES + 1) > MAX_META_BYTES:
+    """The metadata and the expected arrays of an .npz (read the guarded way), each member's size checked first."""
+
+    def refuse(reason: str) -> DataFileError:
+        return DataFileError(f"{source} is not a bpnn_xp model ({reason})")
+
+    with open_npz(file, refuse) as npz:
+        if npz.sizes.get("__meta__", MAX_META_BYTES + 1) > MAX_META_BYTES:
             raise DataFileError(f"{source} is an .npz file but not a bpnn_xp model (no metadata)")
-        if isinstance(file, io.BytesIO):
-            file.seek(0)  # np.load reads from where zipfile left off
-        with np.load(file, allow_pickle=False) as archive:
-            meta = _parse_meta(source, archive["__meta__"])
-            expected = _expected_members(meta, sizes)
-            _check_member_sizes(source, meta, sizes, expected)
-            arrays = {k: archive[k] for k in expected}
-    except DataFileError:
-        raise
-    except ValueError as exc:
-        if "pickle" in str(exc):  # never relay NumPy's hint to load pickles
-            raise DataFileError(
-                f"{source} is not a bpnn_xp model (it holds pickled objects, which bpnn_xp never loads)"
-            ) from None
-        raise DataFileError(f"{source} is not a bpnn_xp model (corrupt .npz: {exc})") from None
-    except (zipfile.BadZipFile, OSError, EOFError, KeyError, NotImplementedError, MemoryError) as exc:
-        raise DataFileError(f"{source} is not a bpnn_xp model (corrupt .npz: {type(exc).__name__}: {exc})") from None
+        meta = _parse_meta(source, npz.read("__meta__", MAX_META_BYTES))
+        expected = _expected_members(meta, npz.sizes)
+        _check_member_sizes(source, meta, npz.sizes, expected)
+        arrays = {k: npz.read(k, npz.sizes[k]) for k in expected}
     return meta, arrays
 
 

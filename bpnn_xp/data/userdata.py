@@ -11,8 +11,6 @@ from __future__ import annotations
 import csv
 import math
 import re
-import zipfile
-import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,6 +19,7 @@ import numpy as np
 from ..errors import BpnnValueError, DataFileError, SettingFileError
 from . import idx, images, matfile
 from .datasets import Dataset
+from .npz import read_npz
 from .prep import Split
 from .scaling import detect_pixel_scale, scale_like_training
 
@@ -28,7 +27,6 @@ ACCEPTED = (
     "an .npz file with arrays X and y, a .csv file (a label column and numeric features), a folder holding one "
     "sub-folder of images per class, a folder of MNIST IDX files, or the course .mat file"
 )
-MAX_ARRAY_BYTES = 1 << 31  # an .npz member claiming more (uncompressed) is refused before it is inflated
 MAX_CLASSES = 1000  # more distinct labels than this means the wrong label column, not a classification task
 CSV_BLOCK_ROWS = 4096  # rows parsed into one float64 block at a time, so a large CSV never becomes Python lists
 DEFAULT_IMAGE_SHAPE = (28, 28)
@@ -57,7 +55,7 @@ def load_user_data(
         found = _idx_files(path)
         dataset = _from_idx_folder(path, found, for_evaluation) if found else _from_image_folder(path, image_shape)
     elif path.suffix.lower() in (".npz", ".csv"):
-        reader = _read_npz if path.suffix.lower() == ".npz" else (lambda p: _read_csv(p, label_column))
+        reader = read_npz if path.suffix.lower() == ".npz" else (lambda p: _read_csv(p, label_column))
         raw, values, shape = reader(path)
         dataset = _from_arrays(path, raw, values, shape or image_shape, pixel_scale)
     elif path.suffix.lower() == ".mat":
@@ -181,67 +179,6 @@ def _image_shape(n_features: int, given: tuple[int, int] | None, pixel_scale: fl
         return None
     # flattened images: 0..255 pixels in a square, or 0..16 pixels in 8x8 (scikit-learn's digits); other counts are tables
     return (side, side) if pixel_scale == 255 or (pixel_scale == 16 and side == 8) else None
-
-
-def _read_npz(path: Path) -> tuple[np.ndarray, np.ndarray, tuple[int, int] | None]:
-    """(X as n x F, y, image shape if X was n x H x W) from an .npz archive, never unpickled."""
-    try:
-        archive = np.load(path, allow_pickle=False)
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
-        reason = "" if "pickle" in str(exc) else f" ({exc})"  # never relay NumPy's hint to load pickles
-        raise DataFileError(
-            f"{path} is not a readable .npz archive{reason}; save it with numpy.savez(path, X=..., y=...)"
-        ) from None
-    if not isinstance(archive, np.lib.npyio.NpzFile):
-        raise DataFileError(f"{path} is a single .npy array, not an .npz archive; save it with numpy.savez(path, X=..., y=...)")
-    with archive:
-        if "X" not in archive.files or "y" not in archive.files:
-            held = ", ".join(sorted(archive.files)) or "nothing"
-            raise DataFileError(f"{path} must hold arrays X and y (numpy.savez(path, X=features, y=labels)); it holds {held}")
-        X, y = _npz_member(archive, "X", path), _npz_member(archive, "y", path)
-    if X.dtype.kind not in ("b", "i", "u", "f"):
-        raise DataFileError(f"{path}: X holds {X.dtype} values; it must be a real numeric array")
-    if y.ndim == 2 and y.shape[1] == 1:
-        y = y[:, 0]
-    if X.ndim == 3:
-        return X.reshape(X.shape[0], -1), y, (int(X.shape[1]), int(X.shape[2]))
-    if X.ndim != 2:
-        raise DataFileError(f"{path}: X has shape {X.shape}; it must be n x features or n x height x width")
-    return X, y, None
-
-
-def _npz_member(archive: np.lib.npyio.NpzFile, key: str, path: Path) -> np.ndarray:
-    """One array of the archive; its .npy header (dtype, shape) is checked before anything is allocated or inflated."""
-    try:
-        _check_npy_header(archive, key, path)
-        return np.asarray(archive[key])
-    except DataFileError:
-        raise
-    except ValueError as exc:
-        if "pickle" in str(exc) or "Object arrays" in str(exc):
-            raise DataFileError(
-                f"{path}: {key} holds Python objects (pickled), which bpnn_xp never loads; save numeric arrays"
-            ) from None
-        raise DataFileError(f"{path}: {key} is not a readable array ({exc}); the file is corrupt") from None
-    except (OSError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
-        raise DataFileError(f"{path}: {key} is not a readable array ({exc}); the file is truncated or corrupt") from None
-
-
-def _check_npy_header(archive: np.lib.npyio.NpzFile, key: str, path: Path) -> None:
-    """Refuse object (pickled) arrays and arrays larger than MAX_ARRAY_BYTES or than the member's stored size."""
-    name = f"{key}.npy" if f"{key}.npy" in archive.zip.namelist() else key
-    info = archive.zip.getinfo(name)
-    with archive.zip.open(name) as member:
-        version = np.lib.format.read_magic(member)
-        if version not in ((1, 0), (2, 0)):
-            raise DataFileError(f"{path}: {key} is stored in .npy format version {version}; save it again with numpy.savez")
-        read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
-        shape, _, dtype = read(member)
-    if dtype.hasobject:
-        raise DataFileError(f"{path}: {key} holds Python objects (pickled), which bpnn_xp never loads; save numeric arrays")
-    nbytes = math.prod(shape) * dtype.itemsize
-    if nbytes > MAX_ARRAY_BYTES or nbytes > info.file_size:
-        raise DataFileError(f"{path}: {key} claims a {shape} array of {nbytes} bytes, over the limit or more than the file holds")
 
 
 def _read_csv(path: Path, label_column: str | None) -> tuple[np.ndarray, np.ndarray, None]:
