@@ -252,7 +252,8 @@ def _train_with_display(config: TrainConfig, saved: Any, quiet: bool, overwrite:
     started = time.time()
     try:
         with stop_on_sigterm(), display.progress:
-            result = run_training(config, saved, display.on_epoch, display.on_batch, PROGRESS_EVERY, overwrite, comm)
+            result = run_training(config, saved, on_epoch=display.on_epoch, on_batch=display.on_batch,
+                                  log_every=PROGRESS_EVERY, overwrite=overwrite, comm=comm)  # fmt: skip
     except (KeyboardInterrupt, Terminated) as exc:
         code = 143 if isinstance(exc, Terminated) else 130
         where = escape(str(config.out))
@@ -293,7 +294,8 @@ def gradcheck(
     from .workflow import check_gradients
 
     checks.real("threshold", threshold, 0, low_open=True)
-    result = check_gradients(checks.parse_hidden("sizes", sizes), activation, cost, l2, l1, samples, device, dtype, seed)
+    result = check_gradients(checks.parse_hidden("sizes", sizes), activation=activation, cost=cost, l2=l2, l1=l1,
+                             samples=samples, device=device, dtype=dtype, seed=seed)  # fmt: skip
     verdict = "OK" if result.difference <= threshold else "FAILED"
     out.print(
         f"relative difference {result.difference:.3e} ({verdict}, threshold {threshold:g}; "

@@ -137,7 +137,7 @@ def run_training(
         with RunLock(config.out) if config.out else contextlib.nullcontext():
             if config.out and (resume is None or not same_folder(Path(config.out), resume.run_dir)):
                 claim_run_dir(Path(config.out), overwrite)  # a resumed run writes freely only into its own folder
-            return _run_training(config, resume, on_epoch, on_batch, log_every, comm)
+            return _run_training(config, resume, on_epoch=on_epoch, on_batch=on_batch, log_every=log_every, comm=comm)
 
 
 def _run_training(config: TrainConfig, resume: SavedModel | None, on_epoch: Any, on_batch: Any, log_every: int,
@@ -155,8 +155,8 @@ def _run_training(config: TrainConfig, resume: SavedModel | None, on_epoch: Any,
             raise BpnnValueError(
                 f"the model takes {network.sizes[0]} features but {config.dataset} has {data.dataset.n_features}"
             )
-        trainer = Trainer(network, config.optimizer, config.lr, config.batch_size, config.l2, config.l1, seed=config.seed,
-                          comm=comm)  # fmt: skip
+        trainer = Trainer(network, optimizer=config.optimizer, lr=config.lr, batch_size=config.batch_size, l2=config.l2,
+                          l1=config.l1, seed=config.seed, comm=comm)  # fmt: skip
         if resume:
             _restore(trainer, resume)
         seconds = _fit(trainer, data, config, backend, (on_epoch, on_batch), log_every)
@@ -193,7 +193,8 @@ def _fit(trainer: Trainer, data: PreparedData, config: TrainConfig, backend: bac
 
     started = time.perf_counter()
     try:
-        trainer.fit(X, Y, config.epochs, validation, config.early_stopping or None, after_epoch, on_batch, log_every,
+        trainer.fit(X, Y, epochs=config.epochs, validation=validation, early_stopping=config.early_stopping or None,
+                    on_epoch=after_epoch, on_batch=on_batch, log_every=log_every,
                     epoch_inputs=augmented_inputs(config, data, backend))  # fmt: skip
     except DivergenceError as exc:
         if out is not None and trainer.history.records:  # saved after every good epoch
