@@ -137,16 +137,16 @@ def check_dataset_info(info: dict[str, Any], sizes: list[int]) -> None:
         if (
             not isinstance(shape, list)
             or len(shape) != 2
-            or any(isinstance(v, bool) or not isinstance(v, int) or v <= 0 for v in shape)
+            or not all(checks.is_whole(v, 1) for v in shape)
         ):
             raise DataFileError(f"dataset.image_shape must be two positive integers, got {shape!r}")
         if shape[0] * shape[1] != sizes[0]:
             raise DataFileError(f"dataset.image_shape {shape} does not give the {sizes[0]} inputs the network takes")
     classes = info.get("n_classes")
-    if classes is not None and (isinstance(classes, bool) or not isinstance(classes, int) or classes != max(sizes[-1], 2)):
+    if classes is not None and (not checks.is_whole(classes) or classes != max(sizes[-1], 2)):
         raise DataFileError(f"dataset.n_classes must be {max(sizes[-1], 2)} for {sizes[-1]} output(s), got {classes!r}")
     scale = info.get("pixel_scale")
-    if scale is not None and (isinstance(scale, bool) or not isinstance(scale, (int, float)) or not 0 < scale < 1e9):
+    if scale is not None and not (checks.is_real(scale) and 0 < scale < 1e9):
         raise DataFileError(f"dataset.pixel_scale must be a positive number (255, 16 or 1), got {scale!r}")
     names = info.get("class_names")
     if names is not None and (

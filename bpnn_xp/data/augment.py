@@ -15,11 +15,11 @@ the whole batch), and the result is clipped to [0, 1]. The same Generator state 
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, replace
 
 import numpy as np
 
+from .. import checks
 from ..errors import BpnnValueError, SettingError
 
 REFERENCE_SIDE = 28  # pixel quantities are given for a 28-pixel side (MNIST) and scaled with the image's side
@@ -42,10 +42,7 @@ class Augmentation:
         """Every knob finite and in range, so a bad setting fails here rather than as odd images."""
         for name, low, high in (("shift", 0, 28), ("rotate", 0, 180), ("scale", 0, 0.9), ("alpha", 0, 1000),
                                 ("sigma", 0.1, 100), ("p", 0, 1)):  # fmt: skip
-            value = getattr(self, name)
-            number = isinstance(value, (int, float)) and not isinstance(value, bool)
-            if not (number and math.isfinite(value) and low <= value <= high):
-                raise BpnnValueError(f"augmentation {name} must be a number in [{low}, {high}], got {value!r}")
+            checks.real(f"augmentation {name}", getattr(self, name), low, high)
 
     @property
     def is_identity(self) -> bool:
