@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from bpnn_xp import backends
-from tests.backends import DEVICES, DTYPES
+from tests.backend_cases import DEVICES, DTYPES
 
 
 @pytest.fixture(params=DEVICES)
@@ -29,7 +29,8 @@ def host_rng() -> np.random.Generator:
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
     """Print the figures the engine's acceptance asks for: worst gradient check and backend drift."""
-    from tests import test_cross_backend, test_gradients
+    from tests import test_cross_backend
+    from tests.engine import test_gradients
 
     if test_gradients.GRADCHECK_RESULTS:
         terminalreporter.write_line(

@@ -13,7 +13,7 @@ from bpnn_xp.config import TrainConfig
 from bpnn_xp.errors import SettingError, SettingWarning
 from bpnn_xp.settings import ESTIMATOR_SETTINGS, TRAIN_SETTINGS, flag_of
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 ADD_ONE_ROW = """
 import json

@@ -227,7 +227,7 @@ def test_course_round_trip_through_the_launcher(tmp_path):
     """import-course then evaluate --data ex4data1.mat scores exactly what predict.m scores; export gives the Thetas back."""
     import scipy.io
 
-    from tests.test_course import course_files, predict_m  # noqa: F401 - the fixture's body, called directly below
+    from tests.app.test_course import course_files, predict_m  # noqa: F401 - the fixture's body, called directly below
 
     weights, data, theta1, theta2, X, y = course_files.__wrapped__(tmp_path)
     run = tmp_path / "course_run"
