@@ -15,8 +15,6 @@ import json
 import math
 import platform
 import uuid
-import warnings
-import zipfile
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -26,18 +24,25 @@ import numpy as np
 
 from . import backends
 from .config import TrainConfig
+from .data.npz import open_npz
 from .data.prep import Preprocessing
 from .engine import History, Network, Trainer, get_activation, get_cost
 from .errors import BpnnError, DataFileError
 from .files import atomic_write, ensure_folder
+from .model_meta import (
+    EARLY_BEST,
+    FORMAT,
+    FORMAT_VERSION,
+    check_member_sizes,
+    check_meta,
+    check_saved_state,
+    expected_members,
+    parse_meta,
+)
 
-FORMAT = "bpnn_xp-model"
-FORMAT_VERSION = 1
 MODEL_FILE = "model.npz"
 LEGACY_PIXEL_SCALES = {"digits": 16.0, "mnist": 255.0, "mnist5k": 255.0}  # files from before pixel_scale was saved
-EARLY_BEST = "early.best_params"  # the early-stopping stopper's best parameters (flat), when it has seen one
 MAX_META_BYTES = 64 << 20  # metadata beyond this is not ours
-NPY_HEADER_SLACK = 1 << 12  # an .npy member's header is at most a few hundred bytes
 
 
 @dataclass
@@ -154,6 +159,20 @@ def save_model(
 ) -> Path:
     """Write ``network`` (and a trainer's resumable state) atomically; returns the .npz path."""
     target = model_path(path)
+    archive, text = model_archive(network, meta, preprocessing, trainer)
+    ensure_folder(target.parent)
+    atomic_write(target, archive)
+    atomic_write(target.with_suffix(".json"), text.encode("utf-8"), durable=False)  # a copy: repair_sidecar rebuilds it
+    return target
+
+
+def model_archive(
+    network: Network,
+    meta: dict[str, Any] | None = None,
+    preprocessing: Preprocessing | None = None,
+    trainer: Trainer | None = None,
+) -> tuple[bytes, str]:
+    """(the model file's bytes, its metadata as JSON): what ``save_model`` writes, also what a pickled estimator holds."""
     meta = dict(meta or {})
     meta.update(format=FORMAT, format_version=FORMAT_VERSION, architecture=architecture(network), versions=versions())
     meta["checkpoint_id"] = uuid.uuid4().hex  # model.json carries the same id: see repair_sidecar
@@ -167,10 +186,7 @@ def save_model(
     arrays["__meta__"] = np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
-    ensure_folder(target.parent)
-    atomic_write(target, buffer.getvalue())
-    atomic_write(target.with_suffix(".json"), text.encode("utf-8"), durable=False)  # a copy: repair_sidecar rebuilds it
-    return target
+    return buffer.getvalue(), text
 
 
 def repair_sidecar(saved: SavedModel) -> bool:
@@ -216,10 +232,22 @@ def load_model(path: str | Path, device: str | backends.Backend = "cpu") -> Save
         raise DataFileError(f"{path} is not a bpnn_xp model; pass a run folder or its {MODEL_FILE}")
     if not source.is_file():
         raise DataFileError(f"model file {source} does not exist; pass the .npz or the run directory holding {MODEL_FILE}")
-    meta, arrays = _read_archive(source)
+    return _load(source, source, device)
+
+
+def model_from_archive(archive: bytes, device: str | backends.Backend = "cpu") -> SavedModel:
+    """A model from ``model_archive`` bytes, checked exactly as a model file is (``path`` is None)."""
+    saved = _load(Path("<model archive>"), io.BytesIO(archive), device)
+    saved.path = None
+    return saved
+
+
+def _load(source: Path, file: Path | io.BytesIO, device: str | backends.Backend) -> SavedModel:
+    """Read and check a model archive; ``source`` names it in messages."""
+    meta, arrays = _read_archive(source, file)
     try:
-        _check_meta(meta)
-        _check_saved_state(meta)
+        check_meta(meta)
+        check_saved_state(meta)
         network = _rebuild(meta, arrays, device)
         preprocessing = _preprocessing(meta, arrays)
         optimizer_arrays = _optimizer_arrays(arrays)
@@ -240,164 +268,20 @@ def _early_best(meta: dict[str, Any], arrays: dict[str, np.ndarray], n_params: i
     return value
 
 
-def _read_archive(source: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """The metadata and the expected arrays of an .npz, each member's declared size checked before reading."""
-    if not zipfile.is_zipfile(source):
-        raise DataFileError(f"{source} is not a bpnn_xp model (not an .npz archive)")
-    try:
-        with zipfile.ZipFile(source) as archive:
-            sizes = {info.filename.removesuffix(".npy"): info.file_size for info in archive.infolist()}
-        if sizes.get("__meta__", MAX_META_BYTES + 1) > MAX_META_BYTES:
+def _read_archive(source: Path, file: Path | io.BytesIO) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """The metadata and the expected arrays of an .npz (read the guarded way), each member's size checked first."""
+
+    def refuse(reason: str) -> DataFileError:
+        return DataFileError(f"{source} is not a bpnn_xp model ({reason})")
+
+    with open_npz(file, refuse) as npz:
+        if npz.sizes.get("__meta__", MAX_META_BYTES + 1) > MAX_META_BYTES:
             raise DataFileError(f"{source} is an .npz file but not a bpnn_xp model (no metadata)")
-        with np.load(source, allow_pickle=False) as archive:
-            meta = _parse_meta(source, archive["__meta__"])
-            expected = _expected_members(meta, sizes)
-            _check_member_sizes(source, meta, sizes, expected)
-            arrays = {k: archive[k] for k in expected}
-    except DataFileError:
-        raise
-    except ValueError as exc:
-        if "pickle" in str(exc):  # never relay NumPy's hint to load pickles
-            raise DataFileError(
-                f"{source} is not a bpnn_xp model (it holds pickled objects, which bpnn_xp never loads)"
-            ) from None
-        raise DataFileError(f"{source} is not a bpnn_xp model (corrupt .npz: {exc})") from None
-    except (zipfile.BadZipFile, OSError, EOFError, KeyError, NotImplementedError, MemoryError) as exc:
-        raise DataFileError(f"{source} is not a bpnn_xp model (corrupt .npz: {type(exc).__name__}: {exc})") from None
+        meta = parse_meta(source, npz.read("__meta__", MAX_META_BYTES))
+        expected = expected_members(meta, npz.sizes)
+        check_member_sizes(source, meta, npz.sizes, expected)
+        arrays = {k: npz.read(k, npz.sizes[k]) for k in expected}
     return meta, arrays
-
-
-def _parse_meta(source: Path, raw: np.ndarray) -> dict[str, Any]:
-    if raw.dtype != np.uint8 or raw.ndim != 1:
-        raise DataFileError(f"{source}: model metadata is corrupt (not UTF-8 bytes)")
-    try:
-        meta = json.loads(raw.tobytes().decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-        raise DataFileError(f"{source}: model metadata is corrupt ({type(exc).__name__})") from None
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        found = meta.get("format") if isinstance(meta, dict) else type(meta).__name__
-        raise DataFileError(f"{source} is not a bpnn_xp model (format {found!r})")
-    version = meta.get("format_version")
-    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-        raise DataFileError(f"{source}: format_version must be a whole number >= 1, got {version!r}")
-    if version > FORMAT_VERSION:
-        raise DataFileError(f"{source} was written by a newer bpnn_xp (format {version}); upgrade bpnn_xp")
-    return meta
-
-
-def _expected_members(meta: dict[str, Any], present: dict[str, int]) -> list[str]:
-    """The members this metadata calls for, and only those (others are never read)."""
-    arch = meta.get("architecture")
-    sizes = arch.get("sizes") if isinstance(arch, dict) else None
-    n_layers = len(sizes) - 1 if isinstance(sizes, list) and len(sizes) >= 2 else 0
-    wanted = [f"param.{i}" for i in range(2 * n_layers)]
-    if (meta.get("preprocessing") or {}).get("standardize"):
-        wanted += ["preprocess.mean", "preprocess.std"]
-    info = meta.get("optimizer_state")
-    if isinstance(info, dict):
-        wanted += [k for k in present if k.startswith("opt.") and k.count(".") == 2]
-    if isinstance(meta.get("early_stopping"), dict):
-        wanted.append(EARLY_BEST)
-    return [k for k in wanted if k in present]
-
-
-def _check_member_sizes(source: Path, meta: dict[str, Any], sizes: dict[str, int], expected: list[str]) -> None:
-    """Refuse members whose declared size is far beyond what the architecture allows (zip bombs)."""
-    arch = meta.get("architecture") or {}
-    layer_sizes = arch.get("sizes") if isinstance(arch.get("sizes"), list) else []
-    try:
-        largest = max((int(a) * int(b) for a, b in zip(layer_sizes[:-1], layer_sizes[1:])), default=0)
-    except (TypeError, ValueError):
-        raise DataFileError(f"{source}: architecture.sizes must be whole numbers") from None
-    limit = largest * 8 + NPY_HEADER_SLACK
-    total = sum(int(a) * int(b) + int(b) for a, b in zip(layer_sizes[:-1], layer_sizes[1:])) * 8 + NPY_HEADER_SLACK
-    for key in expected:
-        if (key.startswith(("param.", "opt.")) and sizes[key] > limit) or (key == EARLY_BEST and sizes[key] > total):
-            raise DataFileError(f"{source}: member {key} declares {sizes[key]} bytes, more than the architecture allows")
-
-
-def _check_meta(meta: dict[str, Any]) -> None:
-    """Architecture fields have the right types and values."""
-    arch = meta.get("architecture")
-    if not isinstance(arch, dict):
-        raise DataFileError("architecture is missing")
-    sizes = arch.get("sizes")
-    if (
-        not isinstance(sizes, list)
-        or len(sizes) < 2
-        or any(isinstance(s, bool) or not isinstance(s, int) or s <= 0 for s in sizes)
-    ):
-        raise DataFileError(f"architecture.sizes must be a list of at least two positive integers, got {sizes!r}")
-    if arch.get("dtype") not in backends.DTYPES:
-        raise DataFileError(f"architecture.dtype must be float32 or float64, got {arch.get('dtype')!r}")
-    activations = arch.get("activations")
-    if (
-        not isinstance(activations, list)
-        or len(activations) != len(sizes) - 2
-        or not all(isinstance(a, str) for a in activations)
-    ):
-        raise DataFileError(f"architecture.activations must name {len(sizes) - 2} activation(s), got {activations!r}")
-    for name in (*activations, arch.get("cost"), arch.get("output_activation") or "identity"):
-        if not isinstance(name, str):
-            raise DataFileError(f"architecture names must be strings, got {name!r}")
-    if not isinstance(meta.get("config", {}), dict) or not isinstance(meta.get("dataset", {}), dict):
-        raise DataFileError("config and dataset must be JSON objects")
-
-
-def _check_saved_state(meta: dict[str, Any]) -> None:
-    """Stored config, data description, counters, RNG state and history are what we would write."""
-    config = meta.get("config")
-    if config:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            try:
-                TrainConfig.from_dict(config).validate()
-            except BpnnError as exc:
-                raise DataFileError(f"stored config: {exc}") from None
-    _check_dataset_info(meta.get("dataset") or {}, meta["architecture"]["sizes"])
-    trainer = meta.get("trainer") or {}
-    for where, value in (
-        ("trainer.epoch", trainer.get("epoch", 0)),
-        ("optimizer_state.t", (meta.get("optimizer_state") or {}).get("t", 0)),
-    ):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise DataFileError(f"{where} must be a whole number >= 0, got {value!r}")
-    if trainer.get("rng_state") is not None:
-        try:
-            np.random.PCG64().state = trainer["rng_state"]
-        except (TypeError, ValueError, KeyError, OverflowError) as exc:
-            raise DataFileError(f"trainer.rng_state is not a random-number state ({type(exc).__name__})") from None
-    try:
-        History.from_dict(meta.get("history") or {})
-    except (TypeError, ValueError, KeyError, AttributeError) as exc:
-        raise DataFileError(f"history is corrupt ({type(exc).__name__}: {exc})") from None
-    if not isinstance(meta.get("metrics", {}), dict):
-        raise DataFileError("metrics must be a JSON object")
-
-
-def _check_dataset_info(info: dict[str, Any], sizes: list[int]) -> None:
-    """The image shape fits the input layer; the class count fits the output layer."""
-    shape = info.get("image_shape")
-    if shape is not None:
-        if (
-            not isinstance(shape, list)
-            or len(shape) != 2
-            or any(isinstance(v, bool) or not isinstance(v, int) or v <= 0 for v in shape)
-        ):
-            raise DataFileError(f"dataset.image_shape must be two positive integers, got {shape!r}")
-        if shape[0] * shape[1] != sizes[0]:
-            raise DataFileError(f"dataset.image_shape {shape} does not give the {sizes[0]} inputs the network takes")
-    classes = info.get("n_classes")
-    if classes is not None and (isinstance(classes, bool) or not isinstance(classes, int) or classes != max(sizes[-1], 2)):
-        raise DataFileError(f"dataset.n_classes must be {max(sizes[-1], 2)} for {sizes[-1]} output(s), got {classes!r}")
-    scale = info.get("pixel_scale")
-    if scale is not None and (isinstance(scale, bool) or not isinstance(scale, (int, float)) or not 0 < scale < 1e9):
-        raise DataFileError(f"dataset.pixel_scale must be a positive number (255, 16 or 1), got {scale!r}")
-    names = info.get("class_names")
-    if names is not None and (
-        not isinstance(names, list) or len(names) != max(sizes[-1], 2) or not all(isinstance(n, (str, int)) for n in names)
-    ):
-        raise DataFileError(f"dataset.class_names must list {max(sizes[-1], 2)} names, got {str(names)[:80]}")
 
 
 def _rebuild(meta: dict[str, Any], arrays: dict[str, np.ndarray], device: Any) -> Network:

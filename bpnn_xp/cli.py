@@ -8,26 +8,45 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import inspect
 import json
-import math
-import signal
 import sys
 import time
-import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from . import backends
-from .config import CHOICES, TrainConfig, check_batch_size_option
-from .errors import BpnnError, BpnnValueError, DivergenceError
+from . import backends, checks
+from .cli_common import (
+    PROGRESS_EVERY,
+    DeviceOpt,
+    Opt,
+    OverwriteOpt,
+    Terminated,
+    TrainingDisplay,
+    console,
+    out,
+    stop_on_sigterm,
+    warnings_as_notes,
+    written_since,
+)
+from .config import TrainConfig
+from .errors import (
+    BpnnError,
+    BpnnValueError,
+    DataFileError,
+    DivergenceError,
+    NamesSettings,
+    SettingError,
+    SettingFileError,
+)
+from .settings import TRAIN_SETTINGS, Setting, flag_of, train_setting
 
 app = typer.Typer(
     help="Train and use backpropagation networks for digit recognition on the CPU (NumPy) or a GPU (CuPy).",
@@ -35,11 +54,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console(stderr=True, soft_wrap=True)  # messages: dynamic text goes through escape()
-PROGRESS_EVERY = 10  # batches between progress-bar updates (each one reads the cost from the device)
-out = Console(soft_wrap=True, markup=False)  # results: file names and reports print verbatim
-DEFAULTS = TrainConfig()
-DEFAULT_HIDDEN = ",".join(str(h) for h in DEFAULTS.hidden)
 
 
 def error(message: str) -> None:
@@ -54,6 +68,15 @@ MEMORY_HINTS = {  # the knob each command actually has
 MEMORY_HINT = "the data does not fit in memory; give fewer inputs at a time, or use a --device with more memory"
 
 
+@contextlib.contextmanager
+def settings_as_flags() -> Iterator[None]:
+    """Errors that name settings, respelled with their flags before anything else (an MPI guard) reports them."""
+    try:
+        yield
+    except (SettingError, SettingFileError) as exc:
+        raise (DataFileError if isinstance(exc, DataFileError) else BpnnValueError)(exc.spelled(flag_of)) from None
+
+
 def friendly_errors(command: Callable[..., Any]) -> Callable[..., Any]:
     """Turn our errors into one line and an exit code instead of a traceback."""
     hint = MEMORY_HINTS.get(command.__name__, MEMORY_HINT)
@@ -66,9 +89,9 @@ def friendly_errors(command: Callable[..., Any]) -> Callable[..., Any]:
         except DivergenceError as exc:
             error(str(exc))
             raise typer.Exit(1) from None
-        except BpnnError as exc:
+        except BpnnError as exc:  # a setting's name becomes its flag: "epochs must be..." -> "--epochs must be..."
             if not getattr(exc, "quiet", False):  # raised on every MPI rank alike: rank 0 alone says it
-                error(str(exc))
+                error(exc.spelled(flag_of) if isinstance(exc, NamesSettings) else str(exc))
             raise typer.Exit(2) from None
         except MemoryError:
             error(f"out of memory; {hint}")
@@ -85,147 +108,83 @@ def friendly_errors(command: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-def parse_hidden(text: str, option: str = "--hidden") -> list[int]:
-    """'256,128' -> [256, 128]; 'none' -> no hidden layer (a softmax/logistic regression)."""
-    if text.strip().lower() == "none":
-        return []
-    sizes = []
-    for part in text.split(","):
-        part = part.strip()
-        if not (part.isascii() and part.isdigit()) or int(part) <= 0:
-            raise BpnnValueError(f"{option} takes positive integers separated by commas, like 256,128 (or none); got {text!r}")
-        sizes.append(int(part))
-    return sizes
-
-
-def parse_batch_size(text: str) -> int | str:
-    """'full' -> full batch, else a positive integer."""
-    text = text.strip()
-    return check_batch_size_option(int(text) if text.isascii() and text.isdigit() else text)
-
-
-def _choices(kind: str) -> str:
-    return ", ".join(CHOICES[kind])
-
-
-class TrainingDisplay:
-    """Progress bar counting epochs (on stderr), and one line per finished epoch."""
-
-    def __init__(self, epochs: int, first_epoch: int, quiet: bool) -> None:
-        self.epochs, self.first_epoch, self.quiet = epochs, first_epoch, quiet
-        self.progress = Progress(
-            TextColumn("[bold]epoch"), MofNCompleteColumn(), BarColumn(),
-            TextColumn("cost {task.fields[cost]:.4f}  acc {task.fields[acc]:.2%}  {task.fields[rate]:,.0f} samples/s"),
-            TimeElapsedColumn(), console=console, disable=quiet, transient=False,
-        )  # fmt: skip
-        self.task: Any = None  # added with the first report, so an early error leaves no empty bar behind
-        self.epochs_done = 0
-
-    def _update(self, completed: float, cost: float, accuracy: float, rate: float) -> None:
-        if self.task is None:
-            self.task = self.progress.add_task("train", total=self.epochs, cost=0.0, acc=0.0, rate=0.0)
-        self.progress.update(self.task, completed=completed, cost=cost, acc=accuracy, rate=rate)
-
-    def on_batch(self, p: Any) -> None:
-        done = p.epoch - 1 - self.first_epoch + p.batch / p.n_batches  # whole epochs plus this one's share
-        self._update(done, p.cost, p.accuracy, p.samples_per_second)
-
-    def on_epoch(self, r: Any) -> None:
-        self.epochs_done += 1
-        self._update(r.epoch - self.first_epoch, r.cost, r.accuracy, r.samples_per_second)
-        if self.quiet:
-            return
-        val = f"  val cost {r.val_cost:.4f}  val acc {r.val_accuracy:.2%}" if r.val_cost is not None else ""
-        self.progress.console.print(
-            f"epoch {r.epoch:>3}: cost {r.cost:.4f}  acc {r.accuracy:.2%}{val}  ({r.samples_per_second:,.0f} samples/s)",
-            highlight=False,
-        )
-
-
-Opt = typer.Option
-DatasetOpt = Annotated[str, Opt(help=f"Data set: {_choices('dataset')}.")]
-DATA_FORMS = ("an .npz with X and y, a .csv (label column first), a folder of class sub-folders of images, "
-              "an MNIST IDX folder, or the course .mat")
-DataOpt = Annotated[str | None, Opt("--data", help=f"Your own data instead of --dataset: {DATA_FORMS}.")]
-LabelColumnOpt = Annotated[str | None, Opt(help="CSV label column: a header name or a position (0 = first, -1 = last).")]
-AugmentOpt = Annotated[str, Opt(help="Distort training images each epoch: auto (light for images of 16x16 or more), none, "
-                                     "light, standard, strong, or e.g. 'shift=2,rotate=10,scale=0.1,elastic=34:4'.")]
-OverwriteOpt = Annotated[bool, Opt(help="Replace the run already saved in --out (otherwise refused).")]
 GpuReduceOpt = Annotated[str, Opt(help="Under mpiexec with GPUs: sum gradients by host (staged through memory, works "
                                         "everywhere), nccl, or cuda-aware (a CUDA-aware MPI).")]
 QuietOpt = Annotated[bool, Opt("--quiet", "-q", help="No progress bar or per-epoch lines on stderr.")]
-DataDirOpt = Annotated[str | None, Opt(help="Directory of the MNIST IDX files, or the course .mat file.")]
-DownloadOpt = Annotated[bool, Opt(help="Fetch MNIST into --data-dir (SHA-256 checked).")]
-DeviceOpt = Annotated[str, Opt(help=f"Where to compute: {backends.DEVICE_HELP}.")]
-BatchOpt = Annotated[str, Opt(help="Samples per step, or 'full' for full batch.")]
-HiddenOpt = Annotated[str, Opt(help="Hidden layer sizes, comma separated, e.g. 256,128; none for no hidden layer.")]
-ActivationOpt = Annotated[str, Opt(help=f"Hidden activation: {_choices('activation')}.")]
-CostOpt = Annotated[str, Opt(help=f"Cost (it fixes the output layer): {_choices('cost')}.")]
-OptimizerOpt = Annotated[str, Opt(help=f"Optimizer: {_choices('optimizer')}.")]
-LrOpt = Annotated[float | None, Opt(help="Learning rate (default per optimizer: adam, rmsprop 0.001; sgd 0.5; momentum 0.1).")]
-EpochsOpt = Annotated[int, Opt(help="Epochs (iterations for lbfgs/cg, cost evaluations for tnc); with --resume, epochs more.")]
-L2Opt = Annotated[float, Opt(help="L2 penalty lambda (weights only), as lambda/(2n) sum W^2.")]
-L1Opt = Annotated[float, Opt(help="L1 penalty lambda (weights only).")]
-InitOpt = Annotated[str, Opt(help=f"Initializer: {_choices('init')} (auto: He for relu, else Glorot).")]
-DtypeOpt = Annotated[str, Opt(help="auto (float64 for lbfgs/cg/tnc, which stall in float32; else float32), float32, float64.")]
-SeedOpt = Annotated[int, Opt(help="Seed for splits, initialization and shuffling.")]
-ValOpt = Annotated[float, Opt(help="Share of the data held out for validation.")]
-TestOpt = Annotated[float, Opt(help="Share held out for the final test (mnist uses its own test set).")]
-EarlyOpt = Annotated[int, Opt(help="Stop after this many epochs without validation improvement (0 = off).")]
-StandardizeOpt = Annotated[bool, Opt(help="Standardize with the training split's mean and std (one value each).")]
-OutOpt = Annotated[str | None, Opt("--out", help="Run folder [default: runs/DATASET, or runs/DATASET-2... if taken].")]
-ResumeOpt = Annotated[str | None, Opt(help="Continue a saved run (only --epochs, --lr, --batch-size, --device, --out change).")]
+RESUMABLE_FLAGS = ", ".join(s.option for s in TRAIN_SETTINGS if s.resumable)
+ResumeOpt = Annotated[str | None, Opt(help=f"Continue a saved run (only {RESUMABLE_FLAGS} change).")]
 JsonOpt = Annotated[bool, Opt("--json", help="Print the final metrics as JSON on stdout (progress stays on stderr).")]
-RESUMABLE = {"epochs", "lr", "batch_size", "device", "out_dir", "resume", "json_output", "quiet", "gpu_reduce",
-             "overwrite"}  # may change on --resume
+TRAIN_ONLY_OPTIONS = {  # the train command's options that are no setting of the run: (annotation, default)
+    "overwrite": (OverwriteOpt, False),
+    "resume": (ResumeOpt, None),
+    "json_output": (JsonOpt, False),
+    "quiet": (QuietOpt, False),
+    "gpu_reduce": (GpuReduceOpt, "host"),
+}
+RESUMABLE = {s.name for s in TRAIN_SETTINGS if s.resumable} | set(TRAIN_ONLY_OPTIONS)  # may change on --resume
+
+
+METAVARS = {int: "INTEGER", float: "FLOAT", float | None: "FLOAT"}
+
+
+def _option(setting: Setting) -> inspect.Parameter:
+    """The train option of one setting: a flag pair for a bool, else text that the setting parses."""
+    declared = (setting.flag,) if setting.flag else ()
+    if setting.type is bool:
+        return inspect.Parameter(setting.name, inspect.Parameter.KEYWORD_ONLY, default=setting.default,
+                                 annotation=Annotated[bool, Opt(*declared, help=setting.help)])  # fmt: skip
+    default = _as_text(setting.default)
+    kind = str if default is not None else str | None
+    metavar = setting.metavar or METAVARS.get(setting.type, "TEXT")
+    return inspect.Parameter(setting.name, inspect.Parameter.KEYWORD_ONLY, default=default,
+                             annotation=Annotated[kind, Opt(*declared, help=setting.help, metavar=metavar)])  # fmt: skip
+
+
+def _as_text(value: Any) -> str | None:
+    """A default as the CLI shows and reads it: [256] -> '256', [] -> 'none'."""
+    if isinstance(value, list):
+        return ",".join(str(v) for v in value) if value else "none"
+    return None if value is None else str(value)
+
+
+def with_train_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Give ``command(ctx, **options)`` one option per row of the settings table, then the train-only options."""
+    parameters = [inspect.Parameter("ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=typer.Context)]
+    parameters += [_option(setting) for setting in TRAIN_SETTINGS]
+    parameters += [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
+                   for name, (annotation, default) in TRAIN_ONLY_OPTIONS.items()]  # fmt: skip
+    command.__signature__ = inspect.Signature(parameters, return_annotation=None)  # type: ignore[attr-defined]
+    return command
+
+
+def settings_from_options(options: dict[str, Any], names: Any = None) -> dict[str, Any]:
+    """The typed settings of the given options (all by default): text parsed by the settings table, bools as they are."""
+    chosen = [s for s in TRAIN_SETTINGS if names is None or s.name in names]
+    return {s.name: options[s.name] if s.type is bool or options[s.name] is None else s.from_text(options[s.name])
+            for s in chosen}  # fmt: skip
 
 
 @app.command()
+@with_train_options
 @friendly_errors
-def train(
-    ctx: typer.Context,
-    dataset: DatasetOpt = DEFAULTS.dataset,
-    data: DataOpt = None,
-    label_column: LabelColumnOpt = None,
-    data_dir: DataDirOpt = None,
-    download: DownloadOpt = False,
-    device: DeviceOpt = DEFAULTS.device,
-    batch_size: BatchOpt = str(DEFAULTS.batch_size),
-    hidden: HiddenOpt = DEFAULT_HIDDEN,
-    activation: ActivationOpt = DEFAULTS.activation,
-    cost: CostOpt = DEFAULTS.cost,
-    optimizer: OptimizerOpt = DEFAULTS.optimizer,
-    lr: LrOpt = None,
-    epochs: EpochsOpt = DEFAULTS.epochs,
-    l2: L2Opt = DEFAULTS.l2,
-    l1: L1Opt = DEFAULTS.l1,
-    init: InitOpt = DEFAULTS.init,
-    dtype: DtypeOpt = DEFAULTS.dtype,
-    seed: SeedOpt = DEFAULTS.seed,
-    val_fraction: ValOpt = DEFAULTS.val_fraction,
-    test_fraction: TestOpt = DEFAULTS.test_fraction,
-    early_stopping: EarlyOpt = DEFAULTS.early_stopping,
-    standardize: StandardizeOpt = DEFAULTS.standardize,
-    augment: AugmentOpt = DEFAULTS.augment,
-    out_dir: OutOpt = None,
-    overwrite: OverwriteOpt = False,
-    resume: ResumeOpt = None,
-    json_output: JsonOpt = False,
-    quiet: QuietOpt = False,
-    gpu_reduce: GpuReduceOpt = "host",
-) -> None:
+def train(ctx: typer.Context, **options: Any) -> None:
     """Train a network and report its test accuracy. With no options: digits on the CPU, in seconds.
 
     Results go to stdout, progress to stderr; each epoch is logged in the run folder's metrics.csv."""
+    _train(ctx, options)
+
+
+def _train(ctx: typer.Context, options: dict[str, Any]) -> None:
+    """The train command once its options are read."""
     from .backends import distributed
 
-    comm = distributed.from_environment(gpu_reduce)  # several ranks only under mpiexec/srun
-    with warnings_as_notes(), comm.guard(collective=(DivergenceError,)):
-        saved, config = _config_from_options(ctx, dict(ctx.params) | {"speaks": comm.rank == 0})
-        metrics = _train_with_display(config, saved, quiet or comm.rank != 0, overwrite, comm)
+    comm = distributed.from_environment(options["gpu_reduce"])  # several ranks only under mpiexec/srun
+    with warnings_as_notes(), comm.guard(collective=(DivergenceError,)), settings_as_flags():
+        saved, config = _config_from_options(ctx, options | {"speaks": comm.rank == 0})
+        metrics = _train_with_display(config, saved, options["quiet"] or comm.rank != 0, options["overwrite"], comm)
     if comm.rank != 0:  # rank 0 reports for the whole job
         return
-    if json_output:
+    if options["json_output"]:
         out.print_json(json.dumps(metrics))
         return
     report = metrics.get("optimizer_report")
@@ -252,38 +211,34 @@ def _given(ctx: typer.Context) -> set[str]:
 
 def _config_from_options(ctx: typer.Context, o: dict[str, Any]) -> tuple[Any, TrainConfig]:
     """(saved run or None, validated TrainConfig) from the train command's options."""
-    if o["dataset"] != DEFAULTS.dataset and o["data"] is not None:
+    if o["dataset"] != train_setting("dataset").default and o["data"] is not None:
         raise BpnnValueError("give either --dataset NAME or --data PATH, not both")
     if o["resume"]:
-        from .workflow import open_model, resume_config
+        from .models import open_model
+        from .workflow import resume_config
 
         refused = sorted(_given(ctx) - RESUMABLE)
         if refused:
-            names = ", ".join("--" + ("out" if n == "out_dir" else n.replace("_", "-")) for n in refused)
+            names = ", ".join(flag_of(n) for n in refused)
             raise BpnnValueError(
                 f"--resume continues the saved run, so {names} cannot change; drop them or train a new run with --out"
             )
         saved = open_model(o["resume"])
         given = _given(ctx)
-        changes = {k: o[k] for k in ("epochs", "lr", "device") if k in given}
-        if "batch_size" in given:
-            changes["batch_size"] = parse_batch_size(o["batch_size"])
-        config = resume_config(saved, **changes, out=o["out_dir"] or str(saved.run_dir))
+        changes = settings_from_options(o, given & RESUMABLE)
+        config = resume_config(saved, **changes | {"out": changes.get("out") or str(saved.run_dir)})
         return saved, config.validate()
-    config = TrainConfig(
-        dataset=o["dataset"], data=o["data"], label_column=o["label_column"], data_dir=o["data_dir"], download=o["download"],
-        device=o["device"], augment=o["augment"],
-        batch_size=parse_batch_size(o["batch_size"]), hidden=parse_hidden(o["hidden"]), activation=o["activation"],
-        cost=o["cost"], optimizer=o["optimizer"], lr=o["lr"], epochs=o["epochs"], l2=o["l2"], l1=o["l1"], init=o["init"],
-        dtype=o["dtype"], seed=o["seed"], val_fraction=o["val_fraction"], test_fraction=o["test_fraction"],
-        early_stopping=o["early_stopping"], standardize=o["standardize"], out=o["out_dir"],
-    ).validate()  # before any data is loaded
-    return None, replace(config, out=o["out_dir"] or _free_default_folder(config, o["overwrite"], o.get("speaks", True)))
+    config = TrainConfig(**settings_from_options(o)).validate()  # before any data is loaded
+    if config.out and o.get("speaks", True):  # rank 0, which writes, checks the folder here, where messages get flags
+        from .runs import check_run_dir
+
+        check_run_dir(Path(config.out), o["overwrite"])
+    return None, replace(config, out=config.out or _free_default_folder(config, o["overwrite"], o.get("speaks", True)))
 
 
 def _free_default_folder(config: TrainConfig, overwrite: bool, speaks: bool = True) -> str:
     """runs/DATASET, or (it holds a run and --overwrite was not given) the next free runs/DATASET-N, said on stderr."""
-    from .workflow import default_run_name, free_run_dir
+    from .runs import default_run_name, free_run_dir
 
     base = default_run_name(config)
     chosen = base if overwrite else str(free_run_dir(base))
@@ -291,42 +246,6 @@ def _free_default_folder(config: TrainConfig, overwrite: bool, speaks: bool = Tr
         console.print(f"note: {escape(base)} holds an earlier run; this run goes to {escape(chosen)} (--overwrite replaces it)",
                       highlight=False)  # fmt: skip
     return chosen
-
-
-def _written_since(path: Path, since: float) -> bool:
-    """Whether ``path`` was (re)written at or after ``since`` (this run's checkpoint, not an older run's)."""
-    try:
-        return path.stat().st_mtime >= since - 1.0  # file systems store coarse times
-    except OSError:
-        return False
-
-
-class Terminated(BaseException):
-    """SIGTERM, turned into an exception so training stops the way Ctrl-C stops it."""
-
-
-@contextlib.contextmanager
-def stop_on_sigterm() -> Iterator[None]:
-    """While training, SIGTERM (a scheduler, ``kill``) is handled like Ctrl-C: last checkpoint kept."""
-
-    def handler(signum: int, frame: Any) -> None:
-        raise Terminated
-
-    previous = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
-@contextlib.contextmanager
-def warnings_as_notes() -> Iterator[None]:
-    """Our UserWarnings print as one 'note:' line each; NumPy's overflow on the way to NaN is silent."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("always", UserWarning)
-        warnings.simplefilter("ignore", RuntimeWarning)  # divergence is reported by the trainer
-        warnings.showwarning = lambda message, *args, **kwargs: console.print(f"note: {escape(str(message))}", highlight=False)
-        yield
 
 
 def _train_with_display(config: TrainConfig, saved: Any, quiet: bool, overwrite: bool = False,
@@ -338,11 +257,12 @@ def _train_with_display(config: TrainConfig, saved: Any, quiet: bool, overwrite:
     started = time.time()
     try:
         with stop_on_sigterm(), display.progress:
-            result = run_training(config, saved, display.on_epoch, display.on_batch, PROGRESS_EVERY, overwrite, comm)
+            result = run_training(config, saved, on_epoch=display.on_epoch, on_batch=display.on_batch,
+                                  log_every=PROGRESS_EVERY, overwrite=overwrite, comm=comm)  # fmt: skip
     except (KeyboardInterrupt, Terminated) as exc:
         code = 143 if isinstance(exc, Terminated) else 130
         where = escape(str(config.out))
-        if saved is None and display.epochs_done == 0 and not _written_since(Path(config.out) / "model.npz", started):
+        if saved is None and display.epochs_done == 0 and not written_since(Path(config.out) / "model.npz", started):
             console.print(f"interrupted before the first epoch finished; nothing was saved in {where}")
         else:
             console.print(f"interrupted; the last completed epoch is saved in {where}/model.npz; continue with --resume {where}")
@@ -350,93 +270,27 @@ def _train_with_display(config: TrainConfig, saved: Any, quiet: bool, overwrite:
     return dict(result.metrics, model=str(result.model_path))
 
 
-EvalDataOpt = Annotated[str | None, Opt("--data", help=f"Score other data instead of a split: {DATA_FORMS}.")]
-DataDirMovedOpt = Annotated[str | None, Opt(help="Where the model's MNIST/.mat training data lives now, if it moved.")]
+def _register_saved_run_commands() -> None:
+    """The saved-run commands of cli_saved.py (evaluate, predict, plot, info, export, serve, course files), same error handling."""
+    from .cli_saved import COMMANDS
+
+    for name, command in COMMANDS.items():
+        app.command(name)(friendly_errors(command))
 
 
-def _check_data_dir(saved: Any, data_dir: str | None, data: str | None) -> None:
-    """--data-dir only relocates mnist/mat training data; anything else is a mistake worth one line."""
-    if data_dir is None:
-        return
-    if data is not None:
-        raise BpnnValueError("--data-dir relocates the model's own training data; with --data PATH it is not used, drop it")
-    if saved.config.dataset not in ("mnist", "mat"):
-        raise BpnnValueError(
-            f"--data-dir is only read for models trained on mnist or mat; this one was trained on {saved.config.dataset}. "
-            "To score other data give --data PATH"
-        )
-
-
-@app.command()
-@friendly_errors
-def evaluate(
-    model: Annotated[str, typer.Argument(help="A run directory or its model.npz.")],
-    split: Annotated[str, typer.Option(help="Which split of the training data to score: test, val or train.")] = "test",
-    data: EvalDataOpt = None,
-    label_column: LabelColumnOpt = None,
-    device: Annotated[str, typer.Option(help=f"Where to compute: {backends.DEVICE_HELP}.")] = "cpu",
-    data_dir: DataDirMovedOpt = None,
-    json_output: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
-) -> None:
-    """Accuracy, per-class precision/recall/F1 and the confusion matrix on a split of the model's data, or on --data."""
-    from .reports import format_confusion
-    from .workflow import evaluate_model, open_model
-
-    saved = open_model(model, device)
-    _check_data_dir(saved, data_dir, data)
-    summary = evaluate_model(saved, split, data_dir, data, label_column)
-    if json_output:
-        out.print_json(json.dumps({k: v for k, v in summary.items() if k != "text"}))
-        return
-    where = data if data is not None else split
-    out.print(f"{where} accuracy: {summary['accuracy']:.2%} on {summary['samples']} samples", highlight=False)
-    out.print(summary["text"], highlight=False)
-    out.print(
-        "confusion matrix (rows: true class, columns: predicted):\n" + format_confusion(summary["confusion_matrix"]),
-        highlight=False,
-    )
-
-
-@app.command()
-@friendly_errors
-def predict(
-    model: Annotated[str, typer.Argument(help="A run directory or its model.npz.")],
-    images: Annotated[list[Path], typer.Argument(help=".npy arrays, image files (PNG, JPEG...), folders or quoted globs.")],
-    top_k: Annotated[int, typer.Option(help="Show the k most likely classes with their probabilities.")] = 1,
-    show: Annotated[Path | None, typer.Option(help="Write a PNG sheet of what the network saw (after normalising).")] = None,
-    normalize: Annotated[bool, typer.Option(help="Redraw images like the training digits: ink polarity, crop, "
-                                                  "fit and centre (--no-normalize only resizes).")] = True,  # fmt: skip
-    device: Annotated[str, typer.Option(help=f"Where to compute: {backends.DEVICE_HELP}.")] = "cpu",
-    json_output: Annotated[bool, typer.Option("--json", help="Predictions as JSON, every class's probability included.")] = False,
-) -> None:
-    """Class and probability for each input; drawings are normalised the way the training digits were made."""
-    from .workflow import open_model, predict_files
-
-    with warnings_as_notes():
-        rows = predict_files(open_model(model, device), images, top_k, normalize, show)
-    if json_output:
-        out.print_json(json.dumps(rows))
-        return
-    for row in rows:
-        if top_k == 1:
-            out.print(f"{row['input']}: {row['class']} (p={row['probability']:.3f})", highlight=False)
-        else:
-            ranked = ", ".join(f"{r['class']} ({r['probability']:.3f})" for r in row["top_k"])
-            out.print(f"{row['input']}: {ranked}", highlight=False)
-    if show is not None:
-        console.print(f"what the network saw: {escape(str(show))}", highlight=False)
+_register_saved_run_commands()
 
 
 @app.command()
 @friendly_errors
 def gradcheck(
     sizes: Annotated[str, typer.Option(help="Layer sizes, input first, e.g. 4,5,3.")] = "4,5,3",
-    activation: Annotated[str, typer.Option(help=f"Hidden activation: {_choices('activation')}.")] = "sigmoid",
-    cost: Annotated[str, typer.Option(help=f"Cost: {_choices('cost')}.")] = "softmax_cross_entropy",
+    activation: Annotated[str, typer.Option(help=train_setting("activation").help)] = "sigmoid",
+    cost: Annotated[str, typer.Option(help=train_setting("cost").help)] = "softmax_cross_entropy",
     l2: Annotated[float, typer.Option(help="L2 penalty lambda.")] = 0.0,
     l1: Annotated[float, typer.Option(help="L1 penalty lambda.")] = 0.0,
     samples: Annotated[int, typer.Option(help="Random samples in the batch.")] = 10,
-    device: Annotated[str, typer.Option(help=f"Backend: {backends.DEVICE_HELP}.")] = "cpu",
+    device: DeviceOpt = "cpu",
     dtype: Annotated[str, typer.Option(help="float64 (recommended) or float32.")] = "float64",
     threshold: Annotated[float, typer.Option(help="Fail (exit 1) above this relative difference.")] = 1e-7,
     seed: Annotated[int, typer.Option(help="Seed for the network and data.")] = 0,
@@ -444,9 +298,9 @@ def gradcheck(
     """Compare backprop with central differences on a small random network; exit 1 above --threshold."""
     from .workflow import check_gradients
 
-    if not (math.isfinite(threshold) and threshold > 0):
-        raise BpnnValueError(f"--threshold must be a positive number, got {threshold}")
-    result = check_gradients(parse_hidden(sizes, "--sizes"), activation, cost, l2, l1, samples, device, dtype, seed)
+    checks.real("threshold", threshold, 0, low_open=True)
+    result = check_gradients(checks.parse_hidden("sizes", sizes), activation=activation, cost=cost, l2=l2, l1=l1,
+                             samples=samples, device=device, dtype=dtype, seed=seed)  # fmt: skip
     verdict = "OK" if result.difference <= threshold else "FAILED"
     out.print(
         f"relative difference {result.difference:.3e} ({verdict}, threshold {threshold:g}; "
@@ -473,111 +327,6 @@ def _print_devices() -> None:
     out.print(table)
     out.print("use with --device: " + ", ".join(backends.available_device_names()), highlight=False)
     out.print("CPU fast path: " + backends.cpu_fast_path(), highlight=False)
-
-
-@app.command()
-@friendly_errors
-def plot(
-    model: Annotated[str, typer.Argument(help="A run directory or its model.npz.")],
-    out_dir: Annotated[
-        str | None, typer.Option("--out", help="Where to write the PNGs [default: the model's directory].")
-    ] = None,
-    split: Annotated[str, typer.Option(help="Split whose samples are drawn: test, val or train.")] = "test",
-    data: EvalDataOpt = None,
-    label_column: LabelColumnOpt = None,
-    data_dir: DataDirMovedOpt = None,
-) -> None:
-    """Learning curves, a stratified sample of predictions, hidden units as images, the confusion matrix,
-    and decision boundaries for 2-D data sets."""
-    from .workflow import make_plots, open_model
-
-    saved = open_model(model)
-    _check_data_dir(saved, data_dir, data)
-    for path in make_plots(saved, Path(out_dir) if out_dir else saved.run_dir, split, data_dir, data, label_column):
-        out.print(str(path), highlight=False)
-
-
-@app.command()
-@friendly_errors
-def info(
-    model: Annotated[str, typer.Argument(help="A run directory or its model.npz.")],
-    json_output: Annotated[bool, typer.Option("--json", help="Print everything as JSON.")] = False,
-) -> None:
-    """What a saved run is: architecture, parameter count, data, settings and metrics."""
-    from .workflow import open_model, run_info
-
-    details = run_info(open_model(model))
-    if json_output:
-        out.print_json(json.dumps(details, default=str))
-        return
-    arch, data, training, metrics = details["architecture"], details["data"], details["training"], details["metrics"]
-    layers = " -> ".join(str(n) for n in arch["sizes"])
-    out.print(f"model: {details['model']}")
-    out.print(f"network: {layers} ({', '.join(arch['activations']) or 'no hidden layer'}; {arch['cost']}; {arch['dtype']}), "
-              f"{arch['parameters']:,} parameters")  # fmt: skip
-    shape = "x".join(str(n) for n in data["image_shape"]) + " images" if data.get("image_shape") else "features"
-    names = ", ".join(str(n) for n in data["class_names"]) if data.get("class_names") else f"0..{data.get('n_classes', 0) - 1}"
-    out.print(f"data: {data.get('source') or data.get('name')} ({shape}, pixels / {data['pixel_scale']:g}; classes {names})")
-    out.print("training: " + ", ".join(f"{k} {v}" for k, v in training.items() if v is not None))
-    shown = {k: v for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
-    out.print("metrics: " + (", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in shown.items())
-                             or "none yet (the run has not finished)"))  # fmt: skip
-
-
-@app.command("import-course")
-@friendly_errors
-def import_course(
-    weights: Annotated[Path, typer.Argument(help="The course's ex4weights.mat (Theta1, Theta2).")],
-    out_dir: Annotated[str, typer.Option("--out", help="Run folder to create.")],
-    overwrite: OverwriteOpt = False,
-) -> None:
-    """Make a run from the course's Theta1/Theta2, predicting exactly what the course's predict.m predicts."""
-    from .workflow import import_course_weights
-
-    out.print(f"run written to {import_course_weights(weights, out_dir, overwrite)}")
-
-
-@app.command("export-course")
-@friendly_errors
-def export_course(
-    model: Annotated[str, typer.Argument(help="A run directory (a 400-h-10 sigmoid network) or its model.npz.")],
-    out_file: Annotated[Path, typer.Option("--out", help="The .mat file to write (Theta1, Theta2).")],
-    overwrite: Annotated[bool, typer.Option(help="Replace an existing file.")] = False,
-) -> None:
-    """Write a model's weights in the course's layout (Theta1, Theta2; pixels column-major, label 10 for digit 0)."""
-    from .workflow import export_course_weights
-
-    out.print(f"course weights written to {export_course_weights(model, out_file, overwrite)}")
-
-
-# ---- bpnn export / bpnn serve (issue 24): the commands live in export.py and serve/; this block only parses options
-@app.command("export")
-@friendly_errors
-def export(
-    model: Annotated[str, typer.Argument(help="A run directory or its model.npz (read only; nothing is written there).")],
-    out_file: Annotated[Path, typer.Option("--out", help="The file to write (model.onnx, weights.mat).")],
-    format: Annotated[str, typer.Option(help="onnx: one ONNX graph taking raw pixels as predict does (needs the onnx "
-                                             "extra); course: the course's Theta1/Theta2 .mat.")] = "onnx",  # fmt: skip
-    overwrite: Annotated[bool, typer.Option(help="Replace an existing file.")] = False,
-) -> None:
-    """Write a saved model in another format: ONNX (for onnxruntime and friends) or the course's .mat layout."""
-    from .export import export_model
-
-    out.print(f"{format} model written to {export_model(model, out_file, format, overwrite)}")
-
-
-@app.command()
-@friendly_errors
-def serve(
-    model: Annotated[str, typer.Argument(help="A run directory of an image model, or its model.npz (read only).")],
-    host: Annotated[str, typer.Option(help="Address to listen on. 127.0.0.1 (default): this computer only; 0.0.0.0: everyone "
-                                           "who can reach this machine can use the page and POST /predict.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="TCP port for the page and POST /predict (0: any free port).")] = 8000,
-) -> None:
-    """A local web page to draw digits and watch the network read them, plus POST /predict (needs the serve extra)."""
-    from .serve import run_server
-
-    run_server(model, host, port, announce=lambda url: out.print(f"bpnn serve: open {url} (Ctrl-C to stop)"))
 
 
 GridOpt = Annotated[list[str], Opt("--grid", help="A swept setting, key=v1,v2 (hidden and augment take ';' between values, "

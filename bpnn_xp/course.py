@@ -24,7 +24,7 @@ from .config import TrainConfig
 from .data.matfile import dims, read_matrices
 from .data.prep import Preprocessing
 from .engine import Network
-from .errors import BpnnValueError, DataFileError
+from .errors import BpnnValueError, DataFileError, SettingError
 from .files import RunLock, atomic_write, ensure_folder
 
 SIDE = 20
@@ -126,9 +126,10 @@ def import_course(weights_path: str | Path, out_dir: str | Path, overwrite: bool
     theta1, theta2 = read_course_weights(weights_path)
     target = checkpoint.model_path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
-        raise BpnnValueError(f"--out {out_dir} is a file; give a folder for the run")
+        raise SettingError(f"out {str(out_dir)!r} is a file; give a folder for the run", "out")
     if not overwrite and (target.exists() or target.with_suffix(".json").exists()):
-        raise BpnnValueError(f"{out_dir} already holds a run ({target.name}); choose another --out or pass --overwrite")
+        raise SettingError(f"{str(out_dir)!r} already holds a run ({target.name}); choose another out or pass overwrite", "out",
+                           "overwrite")  # fmt: skip
     network = network_from_thetas(theta1, theta2)
     ensure_folder(out_dir)
     with RunLock(out_dir):
@@ -144,9 +145,9 @@ def export_course(model: SavedModel | Network, path: str | Path, overwrite: bool
         _check_course_inputs(model)
     theta1, theta2 = thetas_from_network(network)
     if path.is_dir():
-        raise BpnnValueError(f"--out {path} is a folder; give a file name such as {path / 'weights.mat'}")
+        raise SettingError(f"out {str(path)!r} is a folder; give a file name such as {str(path / 'weights.mat')!r}", "out")
     if path.exists() and not overwrite:
-        raise BpnnValueError(f"{path} already exists; choose another --out or pass --overwrite")
+        raise SettingError(f"{str(path)!r} already exists; choose another out or pass overwrite", "out", "overwrite")
     buffer = io.BytesIO()
     scipy.io.savemat(buffer, {"Theta1": theta1, "Theta2": theta2}, format="5", oned_as="column")
     return atomic_write(path, buffer.getvalue())
@@ -155,9 +156,9 @@ def export_course(model: SavedModel | Network, path: str | Path, overwrite: bool
 def _check_course_inputs(saved: SavedModel) -> None:
     """A saved model's inputs must be raw 20x20 row-major pixels: no standardization, no other image shape."""
     if saved.preprocessing.standardize:
-        raise BpnnValueError(
-            f"{saved.path} standardizes its inputs, which the course's predict.m does not; "
-            "export a model trained with --no-standardize"
+        raise SettingError(
+            f"{str(saved.path)!r} standardizes its inputs, which the course's predict.m does not; "
+            "export a model trained without standardize", "standardize"
         )
     shape = saved.image_shape
     if shape is not None and shape != (SIDE, SIDE):

@@ -6,7 +6,8 @@ problem and the fix; the CLI prints it and exits 2 (1 for divergence).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import re
+from collections.abc import Callable, Iterable, Mapping
 
 
 class BpnnError(Exception):
@@ -15,6 +16,32 @@ class BpnnError(Exception):
 
 class BpnnValueError(BpnnError, ValueError):
     """A value is out of range or inconsistent (bad shape, unknown name, NaN in the data...)."""
+
+
+class NamesSettings:
+    """A message that mentions settings by name (``settings``), so each interface can respell them with
+    ``spelled``: the CLI as flags, the estimator as its parameters. Paths and values in such messages are
+    quoted (repr), so that a folder called "out" is never respelled."""
+
+    def __init__(self, message: str, *settings: str) -> None:
+        super().__init__(message)
+        self.settings = settings
+
+    def spelled(self, spelling: Callable[[str], str]) -> str:
+        """The message with every setting name it mentions written as ``spelling(name)`` (a name stands after a space
+        or '(' and is followed by no word character, '/', '.' or '-': paths such as runs/out stay as they are)."""
+        text = str(self)
+        for name in sorted(self.settings, key=len, reverse=True):
+            text = re.sub(rf"(?<![^\s(]){re.escape(name)}(?![\w/.-])", spelling(name).replace("\\", "\\\\"), text)
+        return text
+
+
+class SettingError(NamesSettings, BpnnValueError):
+    """A setting's value is bad, or two settings do not fit together; the message names them."""
+
+
+class SettingWarning(NamesSettings, UserWarning):
+    """A note about settings (one that is not used, say); the message names them."""
 
 
 class BpnnTypeError(BpnnError, TypeError):
@@ -27,6 +54,10 @@ class DeviceError(BpnnValueError):
 
 class DataFileError(BpnnValueError):
     """A data or model file is missing, truncated, corrupt or not in the expected format."""
+
+
+class SettingFileError(NamesSettings, DataFileError):
+    """A data file problem whose fix is a setting (point data_dir elsewhere, name the label_column...)."""
 
 
 class WriteError(BpnnError, OSError):

@@ -2,7 +2,8 @@
 
 Learning curves, a stratified random sample of images with true and predicted labels, the first hidden
 layer's weights drawn as images (one tile per hidden unit, as in the course notes), 2-D decision boundaries
-in the data's own units, confusion matrices, and the sheet of inputs as the network saw them.
+in the data's own units, confusion matrices, the sheet of inputs as the network saw them, and a sweep's
+accuracy and learning curves.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import io
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -191,3 +193,87 @@ def confusion(matrix: np.ndarray, path: Path, title: str = "Confusion matrix") -
     )
     fig.colorbar(image, ax=ax)
     return _save(fig, path)
+
+
+# ---------------------------------------------------------------------- sweeps (bpnn sweep)
+@dataclass
+class SweepPoint:
+    """One finished trial as the accuracy plot sees it: the swept value, its label, its line, and its accuracy (None: failed)."""
+
+    value: Any
+    text: str
+    line: str
+    accuracy: float | None
+
+
+def sweep_accuracy(points: list[SweepPoint], key: str, legend: bool, path: Path) -> Path:
+    """Test accuracy against one swept setting: one line per combination of the others (seeds pooled: mean, min-max bar);
+    failed trials are red crosses at 0. Log x for the learning rate and for penalties spanning 100x or more."""
+    values = [p.value for p in points]
+    numeric = _is_numeric(values)
+    categories = list(dict.fromkeys(p.text for p in points))  # in grid order
+    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    groups: dict[str, dict[float, list[float]]] = {}
+    for point in points:
+        x = float(point.value) if numeric else float(categories.index(point.text))
+        if point.accuracy is not None:
+            groups.setdefault(point.line, {}).setdefault(x, []).append(100 * point.accuracy)
+        else:
+            ax.plot([x], [0.0], "rx", markersize=9)
+    for label, by_x in groups.items():
+        xs = sorted(by_x)
+        means = [float(np.mean(by_x[x])) for x in xs]
+        low = [max(0.0, m - min(by_x[x])) for x, m in zip(xs, means)]  # max: the mean's rounding may pass an end
+        high = [max(0.0, max(by_x[x]) - m) for x, m in zip(xs, means)]
+        ax.errorbar(xs, means, yerr=[low, high], marker="o", capsize=3, label=label)
+    _sweep_x_axis(ax, key, values, numeric, categories)
+    failed = any(p.accuracy is None for p in points)
+    ax.set(ylabel="test accuracy (%)", title=f"Test accuracy against {key}" + (" (red x: failed)" if failed else ""))
+    ax.grid(alpha=0.3)
+    if len(groups) > 1 or legend:
+        ax.legend(fontsize=7)
+    return _save(fig, path)
+
+
+def _is_numeric(values: list[Any]) -> bool:
+    return all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+
+
+def _sweep_x_axis(ax: Any, key: str, values: list[Any], numeric: bool, categories: list[str]) -> None:
+    """Log x for lr (and penalties spanning 100x; symlog when 0 is among them), categories as ticks otherwise."""
+    ax.set_xlabel(key)
+    if not numeric:
+        ax.set_xticks(range(len(categories)), categories, rotation=30 if len(categories) > 4 else 0)
+        return
+    positive = [float(v) for v in values if float(v) > 0]
+    wide = bool(positive) and max(positive) / min(positive) >= 100
+    if key == "lr" or (key in ("l1", "l2") and wide):
+        if all(float(v) > 0 for v in values):
+            ax.set_xscale("log")
+        else:
+            ax.set_xscale("symlog", linthresh=min(positive))
+
+
+def sweep_learning_curves(curves: list[tuple[str, dict[str, list[Any]], bool]], path: Path) -> Path:
+    """Training cost and validation (else training) accuracy per epoch of each (label, history, ok) trial, overlaid;
+    dotted: the good epochs of a trial that then failed."""
+    fig, (ax_cost, ax_acc) = plt.subplots(1, 2, figsize=(11, 4.2))
+    colours = plt.get_cmap("tab10" if len(curves) <= 10 else "tab20")
+    for shown, (label, history, ok) in enumerate(curves):
+        accuracy = history["val_accuracy"] if all(v is not None for v in history["val_accuracy"]) else history["accuracy"]
+        colour, style = colours(shown % colours.N), "-" if ok else ":"
+        ax_cost.plot(history["epoch"], history["cost"], style, color=colour, label=label, linewidth=1)
+        ax_acc.plot(history["epoch"], [100 * a for a in accuracy], style, color=colour, linewidth=1)
+    ax_cost.set(xlabel="epoch", ylabel="training cost", title="Training cost per epoch")
+    if curves and _positive_costs(ax_cost):
+        ax_cost.set_yscale("log")
+    ax_acc.set(xlabel="epoch", ylabel="accuracy (%)", title="Validation accuracy per epoch (training if no validation split)")
+    for ax in (ax_cost, ax_acc):
+        ax.grid(alpha=0.3)
+    if curves:  # below the panels, where it hides no curve
+        fig.legend(loc="upper center", bbox_to_anchor=(0.5, 0.0), fontsize=7, ncol=min(3, len(curves)), frameon=False)
+    return _save(fig, path)
+
+
+def _positive_costs(ax: Any) -> bool:
+    return all(np.all(np.asarray(line.get_ydata(), dtype=float) > 0) for line in ax.get_lines())

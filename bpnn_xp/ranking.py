@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import checks
 from .errors import BpnnValueError
 
 
@@ -13,7 +14,7 @@ def top_k(probabilities: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     A single probability vector is treated as one row. The sort is stable on the negated probabilities, so equal
     probabilities keep class order and the result is the same on every platform.
     """
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+    if not checks.is_whole(k, 1):
         raise BpnnValueError(f"top-k must be a whole number of at least 1, got {k!r}; ask for e.g. --top-k 3")
     table = np.asarray(probabilities, dtype=np.float64)
     if table.ndim == 1:

@@ -13,31 +13,28 @@ limits BLAS again inside the trial), so W workers never start W x C threads.
 
 from __future__ import annotations
 
-import argparse
 import csv
 import hashlib
 import io
 import itertools
 import json
-import math
 import os
 import re
-import sys
 import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import fields, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from . import checks
 from .config import TrainConfig
-from .errors import BpnnError, BpnnValueError, DataFileError
+from .errors import BpnnError, BpnnValueError, DataFileError, SettingError
 from .files import ensure_folder, write_text
+from .settings import TRAIN_SETTINGS, train_setting
 
-NOT_SWEPT = ("out", "download")  # the sweep owns the run folders and never downloads
-SEMICOLON_KEYS = ("hidden", "augment")  # values that contain commas themselves
 TRIALS_DIR = "trials"
 RESULTS_CSV = "results.csv"
 RESULTS_MD = "results.md"
@@ -48,64 +45,17 @@ Progress = Callable[[int, int, dict[str, Any]], None]  # (finished, total, the r
 
 
 def valid_keys() -> list[str]:
-    """The settings a sweep may vary or fix: every TrainConfig field but out and download."""
-    return [f.name for f in fields(TrainConfig) if f.name not in NOT_SWEPT]
-
-
-def _field_types() -> dict[str, str]:
-    return {f.name: str(f.type) for f in fields(TrainConfig)}
+    """The settings a sweep may vary or fix: every train setting but out and download (settings.TRAIN_SETTINGS)."""
+    return [s.name for s in TRAIN_SETTINGS if s.sweepable]
 
 
 # ---------------------------------------------------------------------- parsing
 def parse_value(key: str, text: str, option: str = "--grid") -> Any:
-    """One value of setting ``key`` from text, typed as the TrainConfig field is; a bad one is one error line."""
-    kind, text = _field_types()[key], text.strip()
-    if key == "hidden":
-        return _parse_hidden(text, option)
-    if "None" in kind and text.lower() in ("none", "default"):
-        return None
-    if key == "batch_size":
-        return "full" if text.lower() == "full" else _parse_int(key, text, option)
-    if kind.startswith("bool"):
-        return _parse_bool(key, text, option)
-    if kind.startswith("int"):
-        return _parse_int(key, text, option)
-    if kind.startswith("float"):
-        try:
-            number = float(text)
-        except ValueError:
-            raise BpnnValueError(f"{option} {key}: {text!r} is not a number") from None
-        if not math.isfinite(number):
-            raise BpnnValueError(f"{option} {key}: {text!r} is not a finite number")
-        return number
-    if not text:
-        raise BpnnValueError(f"{option} {key}: an empty value; give a name, like {key}=...")
-    return text
-
-
-def _parse_hidden(text: str, option: str) -> list[int]:
-    if text.lower() == "none":
-        return []
-    parts = [p.strip() for p in text.split(",")]
-    if not all(p.isascii() and p.isdigit() and int(p) > 0 for p in parts):
-        raise BpnnValueError(f"{option} hidden: {text!r} is not a list of positive sizes; write hidden=16;64,64;none "
-                             "(';' between values, ',' between layers)")  # fmt: skip
-    return [int(p) for p in parts]
-
-
-def _parse_int(key: str, text: str, option: str) -> int:
-    if not re.fullmatch(r"[+-]?\d+", text):
-        raise BpnnValueError(f"{option} {key}: {text!r} is not a whole number")
-    return int(text)
-
-
-def _parse_bool(key: str, text: str, option: str) -> bool:
-    lowered = text.lower()
-    if lowered in ("true", "yes", "on", "1"):
-        return True
-    if lowered in ("false", "no", "off", "0"):
-        return False
-    raise BpnnValueError(f"{option} {key}: {text!r} is not true or false")
+    """One value of setting ``key`` from text, parsed as the settings table says; a bad one is one error line."""
+    try:
+        return train_setting(key).from_text(text)
+    except SettingError as exc:
+        raise BpnnValueError(f"{option} {exc}") from None
 
 
 def _split_key(text: str, option: str) -> tuple[str, str]:
@@ -126,7 +76,7 @@ def parse_grid(texts: Sequence[str]) -> dict[str, list[Any]]:
         key, values = _split_key(text, "--grid")
         if key in grid:
             raise BpnnValueError(f"--grid {key} is given twice; list all its values in one --grid {key}=...")
-        separator = ";" if key in SEMICOLON_KEYS or ";" in values else ","
+        separator = ";" if train_setting(key).separator == ";" or ";" in values else ","
         parts = [v for v in values.split(separator)]
         if not values.strip() or any(not p.strip() for p in parts):
             raise BpnnValueError(f"--grid {key}: an empty value in {values!r}; separate values with '{separator}'")
@@ -252,8 +202,8 @@ def run_sweep(
 ) -> Path:
     """Train every trial not yet in ``out_dir/results.csv`` (all of them with ``resume=False``), ``workers`` at a time,
     then write results.md and the plots; returns ``out_dir``. Failed trials are rows with their message."""
-    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
-        raise BpnnValueError(f"--workers must be a whole number of 1 or more, got {workers!r}")
+    if workers is not None:
+        checks.whole("workers", workers, 1)
     configs = trials(grid, fixed)
     swept = list(grid)
     out = ensure_folder(Path(out_dir))
@@ -356,7 +306,7 @@ def command_text(grid: dict[str, list[Any]], fixed: dict[str, Any], out: Path | 
     """The bpnn sweep command that runs this sweep."""
     parts = ["bpnn sweep"]
     for key, values in grid.items():
-        separator = ";" if key in SEMICOLON_KEYS else ","
+        separator = train_setting(key).separator
         parts.append(f'--grid "{key}={separator.join(format_value(v) for v in values)}"')
     parts += [f"--set {k}={format_value(v)}" for k, v in fixed.items()]
     return " ".join([*parts, f"--out {out}"])
@@ -399,137 +349,37 @@ def results_markdown(grid: dict[str, list[Any]], done: list[tuple[TrainConfig, s
     return "\n".join(lines) + "\n"
 
 
-def _is_numeric(values: list[Any]) -> bool:
-    return all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
-
-
 def accuracy_plot(out: Path, swept: list[str], key: str, done: list[tuple[TrainConfig, str, dict[str, Any]]]) -> Path:
-    """Test accuracy against one swept setting: one line per combination of the others (seeds pooled: mean, min-max bar);
-    failed trials are red crosses at 0. Log x for the learning rate and for penalties spanning 100x or more."""
-    from .plots import _save, plt
+    """Test accuracy against one swept setting, one line per combination of the others (seeds pooled)."""
+    from . import plots
 
-    values = [getattr(c, key) for c, _, _ in done]
-    numeric = _is_numeric(values)
-    categories = list(dict.fromkeys(format_value(v) for v in values))  # in grid order
-    position = (lambda v: float(v)) if numeric else (lambda v: float(categories.index(format_value(v))))
     others = [k for k in swept if k not in (key, "seed")]
-    fig, ax = plt.subplots(figsize=(6.5, 4.2))
-    groups: dict[str, dict[float, list[float]]] = {}
-    for config, _, row in done:
-        label = ", ".join(f"{k}={format_value(getattr(config, k))}" for k in others) or "test accuracy"
-        x = position(getattr(config, key))
-        if row.get("status") == "ok":
-            groups.setdefault(label, {}).setdefault(x, []).append(100 * float(row["test_accuracy"]))
-        else:
-            ax.plot([x], [0.0], "rx", markersize=9)
-    for label, points in groups.items():
-        xs = sorted(points)
-        means = [float(np.mean(points[x])) for x in xs]
-        low = [max(0.0, m - min(points[x])) for x, m in zip(xs, means)]  # max: the mean's rounding may pass an end
-        high = [max(0.0, max(points[x]) - m) for x, m in zip(xs, means)]
-        ax.errorbar(xs, means, yerr=[low, high], marker="o", capsize=3, label=label)
-    _x_axis(ax, key, values, numeric, categories)
-    ax.set(ylabel="test accuracy (%)", title=f"Test accuracy against {key}" + (" (red x: failed)" if _any_failed(done) else ""))
-    ax.grid(alpha=0.3)
-    if len(groups) > 1 or others:
-        ax.legend(fontsize=7)
-    return _save(fig, out / f"accuracy_vs_{key}.png")
-
-
-def _any_failed(done: list[tuple[TrainConfig, str, dict[str, Any]]]) -> bool:
-    return any(row.get("status") != "ok" for _, _, row in done)
-
-
-def _x_axis(ax: Any, key: str, values: list[Any], numeric: bool, categories: list[str]) -> None:
-    """Log x for lr (and penalties spanning 100x; symlog when 0 is among them), categories as ticks otherwise."""
-    ax.set_xlabel(key)
-    if not numeric:
-        ax.set_xticks(range(len(categories)), categories, rotation=30 if len(categories) > 4 else 0)
-        return
-    positive = [float(v) for v in values if float(v) > 0]
-    wide = bool(positive) and max(positive) / min(positive) >= 100
-    if key == "lr" or (key in ("l1", "l2") and wide):
-        if all(float(v) > 0 for v in values):
-            ax.set_xscale("log")
-        else:
-            ax.set_xscale("symlog", linthresh=min(positive))
+    points = [plots.SweepPoint(getattr(config, key), format_value(getattr(config, key)),
+                               ", ".join(f"{k}={format_value(getattr(config, k))}" for k in others) or "test accuracy",
+                               float(row["test_accuracy"]) if row.get("status") == "ok" else None)
+              for config, _, row in done]  # fmt: skip
+    return plots.sweep_accuracy(points, key, bool(others), out / f"accuracy_vs_{key}.png")
 
 
 def learning_curves_plot(out: Path, swept: list[str], done: list[tuple[TrainConfig, str, dict[str, Any]]]) -> Path:
     """Training cost and validation (else training) accuracy per epoch of every finished trial, overlaid."""
-    from .plots import _save, plt
+    from . import plots
 
-    fig, (ax_cost, ax_acc) = plt.subplots(1, 2, figsize=(11, 4.2))
-    colours = plt.get_cmap("tab10" if len(done) <= 10 else "tab20")
-    shown = 0
+    curves = []
     for config, identity, row in done:
         history = _history(out / TRIALS_DIR / identity)
-        if not history:
-            continue
-        label = ", ".join(f"{k}={format_value(getattr(config, k))}" for k in swept)
-        accuracy = history["val_accuracy"] if all(v is not None for v in history["val_accuracy"]) else history["accuracy"]
-        style = "-" if row.get("status") == "ok" else ":"  # dotted: the good epochs of a trial that then failed
-        colour = colours(shown % colours.N)
-        ax_cost.plot(history["epoch"], history["cost"], style, color=colour, label=label, linewidth=1)
-        ax_acc.plot(history["epoch"], [100 * a for a in accuracy], style, color=colour, linewidth=1)
-        shown += 1
-    ax_cost.set(xlabel="epoch", ylabel="training cost", title="Training cost per epoch")
-    if shown and _positive_costs(ax_cost):
-        ax_cost.set_yscale("log")
-    ax_acc.set(xlabel="epoch", ylabel="accuracy (%)", title="Validation accuracy per epoch (training if no validation split)")
-    for ax in (ax_cost, ax_acc):
-        ax.grid(alpha=0.3)
-    if shown:  # below the panels, where it hides no curve
-        fig.legend(loc="upper center", bbox_to_anchor=(0.5, 0.0), fontsize=7, ncol=min(3, shown), frameon=False)
-    return _save(fig, out / "learning_curves.png")
-
-
-def _positive_costs(ax: Any) -> bool:
-    return all(np.all(np.asarray(line.get_ydata(), dtype=float) > 0) for line in ax.get_lines())
+        if history:
+            label = ", ".join(f"{k}={format_value(getattr(config, k))}" for k in swept)
+            curves.append((label, history, row.get("status") == "ok"))
+    return plots.sweep_learning_curves(curves, out / "learning_curves.png")
 
 
 def _history(folder: Path) -> dict[str, list[Any]] | None:
     """A trial's per-epoch history from its saved model, or None where there is none (failed before an epoch)."""
-    from .workflow import open_model
+    from .models import open_model
 
     try:
         columns = open_model(folder).history.as_columns()
     except BpnnError:
         return None
     return columns if columns.get("epoch") else None
-
-
-# ---------------------------------------------------------------------- python -m bpnn_xp.sweep
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m bpnn_xp.sweep`` with the options of ``bpnn sweep`` (until the launcher has the command)."""
-    parser = argparse.ArgumentParser(prog="python -m bpnn_xp.sweep", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--grid", action="append", default=[], help="key=v1,v2 (hidden and augment: v1;v2)")
-    parser.add_argument("--set", action="append", default=[], dest="fixed", help="key=value, a fixed train setting")
-    parser.add_argument("--out", required=True)
-    parser.add_argument("--workers", type=int, default=None)
-    parser.add_argument("--resume", action=argparse.BooleanOptionalAction, default=True)
-    args = parser.parse_args(argv)
-    try:
-        out = run_sweep(parse_grid(args.grid), parse_settings(args.fixed), args.out, args.workers, args.resume,
-                        progress=_print_progress)  # fmt: skip
-    except BpnnError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"interrupted; the finished trials are in {args.out}/{RESULTS_CSV}; run the same command to continue",
-              file=sys.stderr)  # fmt: skip
-        return 130
-    print(f"results in {out / RESULTS_CSV}, {out / RESULTS_MD} and the plots beside them")
-    return 0
-
-
-def _print_progress(finished: int, total: int, row: dict[str, Any]) -> None:
-    if not row:
-        print(f"{finished} of {total} trials already finished", file=sys.stderr)
-        return
-    outcome = f"test acc {_percent(row.get('test_accuracy'))}" if row.get("status") == "ok" else f"failed: {row.get('message')}"
-    print(f"[{finished}/{total}] {row['trial']}: {outcome} ({float(row['seconds']):.1f} s)", file=sys.stderr, flush=True)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

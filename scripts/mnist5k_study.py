@@ -141,7 +141,8 @@ def train_one(setting: Setting, seed: int, quick: bool) -> dict[str, Any]:
     pixels = np.clip(data.preprocessing.invert(data.train.X), 0.0, 1.0) if augmentation else None
     augment_rng = np.random.default_rng([seed, 12])
     network = build_network(config, data.dataset.n_features, n_classes, backend)
-    trainer = Trainer(network, config.optimizer, config.lr, config.batch_size, config.l2, config.l1, seed=seed)
+    trainer = Trainer(network, optimizer=config.optimizer, lr=config.lr, batch_size=config.batch_size, l2=config.l2,
+                      l1=config.l1, seed=seed)  # fmt: skip
     started, augment_seconds = time.perf_counter(), 0.0
     for _ in range(epochs):
         if augmentation is not None:

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Run every study in studies/README.md: the notes' experiments as sweeps (about 5 minutes on 2 cores).
 # Each writes studies/NAME/results.csv, results.md and plots; a finished trial is skipped on a second run
-# (pass --no-resume through EXTRA to redo them). SWEEP picks the launcher: `bpnn sweep` once the CLI has it.
+# (pass --no-resume through EXTRA to redo them). SWEEP picks the launcher: `bpnn sweep`, else `python -m bpnn_xp sweep`.
 #   scripts/run_studies.sh [study ...]      e.g. scripts/run_studies.sh lr width
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ -z "${SWEEP:-}" ]; then
-  if bpnn sweep --help >/dev/null 2>&1; then SWEEP="bpnn sweep"; else SWEEP="python -m bpnn_xp.sweep"; fi
+  if bpnn sweep --help >/dev/null 2>&1; then SWEEP="bpnn sweep"; else SWEEP="python -m bpnn_xp sweep"; fi
 fi
 EXTRA=${EXTRA:-}
 # the lab's network (notes 002): two hidden layers of 4 sigmoid units, squared error on sigmoid outputs (one per class),

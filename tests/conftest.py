@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from bpnn_xp import backends
-from tests.backends import DEVICES, DTYPES
+from tests.backend_cases import DEVICES, DTYPES
 
 
 @pytest.fixture(params=DEVICES)
@@ -29,7 +29,9 @@ def host_rng() -> np.random.Generator:
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
     """Print the figures the engine's acceptance asks for: worst gradient check and backend drift."""
-    from tests import test_cross_backend, test_cuda_kernels, test_gradients
+    from tests import test_cross_backend
+    from tests.backends import test_cuda_kernels
+    from tests.engine import test_gradients
 
     for key, value in sorted(test_cuda_kernels.CALLS.items()):
         terminalreporter.write_line(f"array-library calls per step (784-256-10 ReLU, softmax, Adam, batch 128): {key}: {value:g}")

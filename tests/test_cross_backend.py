@@ -9,7 +9,7 @@ import numpy as np
 from bpnn_xp import Network, Trainer
 from bpnn_xp.backends import Backend, resolve_device, to_numpy
 from bpnn_xp.data import one_hot
-from tests.backends import TOLERANCE, assert_close, relative_max_difference
+from tests.backend_cases import TOLERANCE, assert_close, relative_max_difference
 
 SIZES = [8, 16, 12, 4]
 CROSS_BACKEND_RESULTS: dict[str, float] = {}  # "device/dtype" -> max relative difference, for the summary

@@ -25,7 +25,7 @@ from bpnn_xp.backends.kernels import Kernels, PenaltyFold
 from bpnn_xp.engine.activations import get_activation
 from bpnn_xp.engine.costs import get_cost
 from tests import counting
-from tests.backends import cuda_skip_reason
+from tests.backend_cases import cuda_skip_reason
 
 DTYPES = [np.float32, np.float64]
 RTOL = {np.float32: 1e-6, np.float64: 1e-13}

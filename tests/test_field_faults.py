@@ -19,7 +19,8 @@ from bpnn_xp import checkpoint
 from bpnn_xp.cli import app
 from bpnn_xp.config import TrainConfig
 from bpnn_xp.errors import DataFileError
-from bpnn_xp.workflow import open_model, run_training
+from bpnn_xp.models import open_model
+from bpnn_xp.workflow import run_training
 
 runner = CliRunner()
 
@@ -77,7 +78,7 @@ def test_ctrl_c_outside_training_gives_no_traceback(monkeypatch):
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("bpnn_xp.workflow.open_model", interrupted)
+    monkeypatch.setattr("bpnn_xp.models.open_model", interrupted)
     from bpnn_xp import cli
 
     monkeypatch.setattr(sys, "argv", ["bpnn", "evaluate", "runs/none"])
@@ -140,7 +141,7 @@ def rewrite(path, change_meta=None, change_arrays=None):
         (lambda m: m["trainer"].update(epoch=-2), "trainer.epoch must be a whole number"),
         (lambda m: m["optimizer_state"].update(t="3"), "optimizer_state.t must be a whole number"),
         (lambda m: m.update(history={"records": [{"epoch": 1, "bogus": 2}]}), "history is corrupt"),
-        (lambda m: m["config"].update(hidden="lots"), "stored config: --hidden"),
+        (lambda m: m["config"].update(hidden="lots"), "stored config: hidden"),
         (lambda m: m["config"].update(optimizer="adamw"), "stored config: unknown optimizer"),
         (lambda m: m["preprocessing"].update(standardize="yes"), "preprocessing.standardize must be true or false"),
     ],
@@ -232,7 +233,7 @@ def test_memory_errors_name_the_knob_the_command_has(monkeypatch, tmp_path):
     def out_of_memory(*args, **kwargs):
         raise MemoryError
 
-    monkeypatch.setattr("bpnn_xp.workflow.open_model", out_of_memory)
+    monkeypatch.setattr("bpnn_xp.models.open_model", out_of_memory)
     result = runner.invoke(app, ["evaluate", str(tmp_path)])
     assert result.exit_code == 2 and "out of memory" in result.output and "--batch-size" not in result.output
 

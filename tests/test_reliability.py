@@ -14,10 +14,12 @@ from typer.testing import CliRunner
 
 from bpnn_xp import Network, Trainer, checkpoint, resolve_device
 from bpnn_xp.cli import app
+from bpnn_xp.config import TrainConfig
 from bpnn_xp.data import one_hot
 from bpnn_xp.engine.training import EpochRecord
 from bpnn_xp.errors import BpnnError, BpnnTypeError, BpnnValueError, DeviceError, DivergenceError
-from bpnn_xp.workflow import TrainConfig, predict_classes, run_training
+from bpnn_xp.models import predict_classes
+from bpnn_xp.workflow import run_training
 
 runner = CliRunner()
 
@@ -82,7 +84,7 @@ def test_label_problems():
         Trainer(net, "adam").fit(be.asarray(X), be.asarray(one_hot(np.arange(20) % 4, 4)), epochs=1)
     multilabel = (np.random.default_rng(1).uniform(size=(20, 3)) > 0.5).astype(float)
     multilabel[0] = [1, 1, 0]
-    with pytest.raises(BpnnValueError, match="for multi-label targets use --cost sigmoid_cross_entropy"):
+    with pytest.raises(BpnnValueError, match="for multi-label targets set cost to sigmoid_cross_entropy"):
         Trainer(net, "adam").fit(be.asarray(X), be.asarray(multilabel), epochs=1)
     with pytest.raises(BpnnValueError, match=r"targets in \[0, 1\]"):
         Trainer(net, "adam").fit(be.asarray(X), be.asarray(Y * 3), epochs=1)

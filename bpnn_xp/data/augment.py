@@ -15,12 +15,12 @@ the whole batch), and the result is clipped to [0, 1]. The same Generator state 
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, replace
 
 import numpy as np
 
-from ..errors import BpnnValueError
+from .. import checks
+from ..errors import BpnnValueError, SettingError
 
 REFERENCE_SIDE = 28  # pixel quantities are given for a 28-pixel side (MNIST) and scaled with the image's side
 GAUSSIAN_TRUNCATE = 3.0  # the elastic field's smoothing kernel reaches 3 sigma (scipy's default is 4; 3 is faster, same field)
@@ -42,10 +42,7 @@ class Augmentation:
         """Every knob finite and in range, so a bad setting fails here rather than as odd images."""
         for name, low, high in (("shift", 0, 28), ("rotate", 0, 180), ("scale", 0, 0.9), ("alpha", 0, 1000),
                                 ("sigma", 0.1, 100), ("p", 0, 1)):  # fmt: skip
-            value = getattr(self, name)
-            number = isinstance(value, (int, float)) and not isinstance(value, bool)
-            if not (number and math.isfinite(value) and low <= value <= high):
-                raise BpnnValueError(f"augmentation {name} must be a number in [{low}, {high}], got {value!r}")
+            checks.real(f"augmentation {name}", getattr(self, name), low, high)
 
     @property
     def is_identity(self) -> bool:
@@ -182,7 +179,7 @@ def parse_augment(text: str | None) -> Augmentation | None:
         name = parts.pop(0).lower()
         name = _ALIASES.get(name, name)
         if name not in PRESETS:
-            raise BpnnValueError(f"--augment: unknown preset {name!r}; use {FORMAT_HELP}")
+            raise SettingError(f"augment: unknown preset {name!r}; use {FORMAT_HELP}", "augment")
         base = PRESETS[name]
     changes: dict[str, float] = {}
     for part in parts:
@@ -190,7 +187,7 @@ def parse_augment(text: str | None) -> Augmentation | None:
     try:
         return replace(base, **changes)
     except BpnnValueError as exc:
-        raise BpnnValueError(f"--augment: {exc}") from None
+        raise SettingError(f"augment: {exc}", "augment") from None
 
 
 def _parse_pair(part: str) -> dict[str, float]:
@@ -199,7 +196,7 @@ def _parse_pair(part: str) -> dict[str, float]:
     key = key.lower()
     keys = {"shift", "rotate", "rotation", "scale", "elastic", "p", "prob", "probability", "alpha", "sigma"}
     if not sep or key not in keys:
-        raise BpnnValueError(f"--augment: cannot read {part!r}; use {FORMAT_HELP}")
+        raise SettingError(f"augment: cannot read {part!r}; use {FORMAT_HELP}", "augment")
     try:
         if key == "elastic":
             if value.lower() in _OFF:
@@ -209,7 +206,7 @@ def _parse_pair(part: str) -> dict[str, float]:
         name = {"rotation": "rotate", "prob": "p", "probability": "p"}.get(key, key)
         return {name: float(value)}
     except ValueError:
-        raise BpnnValueError(f"--augment: {key} needs a number in {part!r}; use {FORMAT_HELP}") from None
+        raise SettingError(f"augment: {key} needs a number in {part!r}; use {FORMAT_HELP}", "augment") from None
 
 
 __all__ = ["PRESETS", "Augmentation", "bilinear", "elastic_field", "parse_augment", "warp"]

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import BpnnValueError, DataFileError, canonical_name
+from ..errors import DataFileError, SettingError, SettingFileError, canonical_name
 from . import idx, synthetic
 from .prep import Split, split_indices
 
@@ -76,7 +76,8 @@ def _mnist5k(data_dir: Path | None, download: bool, seed: int) -> Dataset:
 def _mnist(data_dir: Path | None, download: bool, seed: int) -> Dataset:
     """Real MNIST from the IDX files in ``data_dir`` (fetched and SHA-256 checked with ``download``)."""
     if data_dir is None:
-        raise BpnnValueError("dataset mnist needs --data-dir DIR holding the IDX files (add --download to fetch them)")
+        raise SettingError("dataset mnist needs data_dir DIR holding the IDX files (add download to fetch them)", "data_dir",
+                           "download")  # fmt: skip
     if download:
         idx.download_mnist(data_dir)
     train_x, train_y, test_x, test_y = idx.load_mnist(data_dir)
@@ -88,7 +89,7 @@ def _mnist(data_dir: Path | None, download: bool, seed: int) -> Dataset:
 def _course_mat(data_dir: Path | None, download: bool, seed: int) -> Dataset:
     """The course's ex4data1.mat: 5,000 20x20 digits."""
     if data_dir is None:
-        raise BpnnValueError("dataset mat needs --data-dir pointing at the course .mat file (or its folder)")
+        raise SettingError("dataset mat needs data_dir pointing at the course .mat file (or its folder)", "data_dir")
     from . import matfile  # scipy.io: imported only for the course file
 
     X, labels = matfile.load_course_mat(_find_mat(Path(data_dir)))
@@ -137,7 +138,7 @@ def _find_mat(path: Path) -> Path:
     if path.is_dir():
         found = sorted(path.glob("*.mat"))
         if len(found) != 1:
-            raise DataFileError(f"{path} holds {len(found)} .mat files; point --data-dir at the one to use")
+            raise SettingFileError(f"{str(path)!r} holds {len(found)} .mat files; point data_dir at the one to use", "data_dir")
         return found[0]
     return path
 

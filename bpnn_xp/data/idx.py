@@ -18,7 +18,7 @@ from typing import BinaryIO, NamedTuple
 
 import numpy as np
 
-from ..errors import DataFileError
+from ..errors import DataFileError, SettingFileError
 
 TYPE_CODES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 MNIST_FILES = {  # name: (SHA-256 of the .gz file as published on the mirrors)
@@ -121,14 +121,16 @@ def find_file(data_dir: Path, stem: str) -> Path:
     for candidate in (data_dir / stem, data_dir / f"{stem}.gz"):
         if candidate.is_file():
             return candidate
-    raise DataFileError(f"{stem}[.gz] not found in {data_dir}; put the four MNIST IDX files there or add --download")
+    raise SettingFileError(f"{stem}[.gz] not found in {str(data_dir)!r}; put the four MNIST IDX files there or add download",
+                           "download")  # fmt: skip
 
 
 def load_mnist(data_dir: str | Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(train images, train labels, test images, test labels) from the IDX files in ``data_dir``."""
     data_dir = Path(data_dir)
     if not data_dir.is_dir():
-        raise DataFileError(f"MNIST directory {data_dir} does not exist; pass --data-dir DIR (and --download to fetch)")
+        raise SettingFileError(f"MNIST directory {str(data_dir)!r} does not exist; pass data_dir DIR (and download to fetch)",
+                               "data_dir", "download")  # fmt: skip
     train_x, train_y = _load_part(data_dir, "train")
     test_x, test_y = _load_part(data_dir, "t10k")
     if train_x.shape[1:] != test_x.shape[1:]:

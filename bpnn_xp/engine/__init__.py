@@ -5,13 +5,15 @@ from .activations import ACTIVATIONS, Activation, get_activation
 from .costs import COSTS, Cost, get_cost
 from .full_batch import MinimizeResult, minimize
 from .gradcheck import gradient_check, numerical_gradient, relative_difference
-from .initializers import INITIALIZERS, get_initializer
+from .initializers import AUTO_INIT, INITIALIZERS, get_initializer, resolve_initializer
 from .network import Network, validate_sizes
 from .optimizers import OPTIMIZER_NAMES, OPTIMIZERS, Optimizer, canonical_optimizer_name, get_optimizer, is_full_batch_method
+from .stopping import EarlyStopping, ImprovementStopping, StoppingPolicy
 from .training import DEFAULT_BATCH_SIZE, FULL_BATCH, BatchProgress, EpochRecord, History, Trainer, check_batch_size, evaluate
 
 __all__ = [
     "ACTIVATIONS",
+    "AUTO_INIT",
     "COSTS",
     "DEFAULT_BATCH_SIZE",
     "FULL_BATCH",
@@ -21,11 +23,14 @@ __all__ = [
     "Activation",
     "BatchProgress",
     "Cost",
+    "EarlyStopping",
     "EpochRecord",
     "History",
+    "ImprovementStopping",
     "MinimizeResult",
     "Network",
     "Optimizer",
+    "StoppingPolicy",
     "Trainer",
     "canonical_optimizer_name",
     "check_batch_size",
@@ -39,5 +44,6 @@ __all__ = [
     "minimize",
     "numerical_gradient",
     "relative_difference",
+    "resolve_initializer",
     "validate_sizes",
 ]

@@ -57,6 +57,17 @@ INITIALIZERS: dict[str, Callable[..., Any]] = {
 ALIASES = {"xavier": "glorot", "course": "uniform", "kaiming": "he", "zero": "zeros"}
 
 
+AUTO_INIT = "auto"  # He for ReLU-like layers, Glorot otherwise
+RELU_LIKE = ("relu", "leaky_relu")
+
+
+def resolve_initializer(init: str, activation: str) -> str:
+    """The initializer ``init`` names; ``auto`` means He for ReLU-like hidden layers and Glorot otherwise."""
+    if init != AUTO_INIT:
+        return init
+    return "he" if activation in RELU_LIKE else "glorot"
+
+
 def get_initializer(name: str) -> Callable[..., Any]:
     """An initializer from its name; unknown names list the valid ones."""
     return INITIALIZERS[canonical_name("initializer", name, sorted(INITIALIZERS), ALIASES)]

@@ -21,13 +21,13 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
 from array_api_compat import array_namespace
 from array_api_compat import device as device_of
 
-from .. import backends
+from .. import backends, checks
 from ..backends.kernels import FlatViews, PenaltyFold, Totals, Workspace, buffer_for
 from ..errors import BpnnValueError
 from .activations import Activation, get_activation
@@ -387,14 +387,21 @@ def _check_layers(xp: Any, weights: Sequence[Any], biases: Sequence[Any]) -> Non
             raise BpnnValueError(f"layer {i + 1} takes {w.shape[0]} inputs but layer {i} gives {weights[i - 1].shape[1]}")
 
 
+PREDICT_BATCH = 8192  # rows per forward pass when scoring or predicting, to bound device memory
+
+
+def row_batches(n: int, size: int = PREDICT_BATCH) -> Iterator[tuple[int, int]]:
+    """(start, stop) of consecutive row blocks of at most ``size`` rows covering ``n`` rows."""
+    for start in range(0, n, size):
+        yield start, min(start + size, n)
+
+
 def validate_sizes(sizes: Sequence[Any]) -> list[int]:
     """Layer sizes as a list of positive ints (at least input and output), or a clear error."""
     sizes = list(sizes)
     if len(sizes) < 2:
         raise BpnnValueError(f"a network needs at least an input and an output size, got {sizes}")
     for s in sizes:
-        if isinstance(s, bool) or not isinstance(s, int) and not (hasattr(s, "__index__")):
+        if not checks.is_whole(s, 1):
             raise BpnnValueError(f"layer sizes must be positive integers, got {s!r} in {sizes}")
-        if int(s) <= 0:
-            raise BpnnValueError(f"layer sizes must be positive integers, got {s} in {sizes}")
     return [int(s) for s in sizes]

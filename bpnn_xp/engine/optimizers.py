@@ -20,7 +20,7 @@ from typing import Any
 
 from array_api_compat import array_namespace
 
-from .. import backends
+from .. import backends, checks
 from ..errors import BpnnValueError, canonical_name
 from .full_batch import ALIASES as SCIPY_ALIASES
 from .full_batch import METHODS as SCIPY_METHODS
@@ -91,7 +91,7 @@ class Optimizer:
         if saved.get("name") != self.name:
             raise BpnnValueError(f"the saved optimizer state is for {saved.get('name')!r}, not {self.name}")
         t = saved.get("t")
-        if isinstance(t, bool) or not isinstance(t, int) or t < 0:
+        if not checks.is_whole(t, 0):
             raise BpnnValueError(f"the saved optimizer step count must be a whole number >= 0, got {t!r}")
         arrays = saved.get("state") or {}
         if t and set(arrays) != set(self.state_names):

@@ -28,13 +28,14 @@ from typing import Any
 from array_api_compat import array_namespace
 from array_api_compat import device as device_of
 
-from .. import backends
+from .. import backends, checks
 from ..backends.distributed import SingleProcess
 from ..backends.kernels import Totals, Workspace, buffer_for
-from ..errors import BpnnTypeError, BpnnValueError, DeviceError, DivergenceError
+from ..errors import BpnnTypeError, BpnnValueError, DeviceError, DivergenceError, SettingError
 from .full_batch import minimize, shard_bounds
-from .network import Network
+from .network import PREDICT_BATCH, Network, row_batches
 from .optimizers import Optimizer, canonical_optimizer_name, get_optimizer, is_full_batch_method
+from .stopping import EarlyStopping, StoppingPolicy
 
 FULL_BATCH = "full"  # the one spelling of "every step sees the whole training set"
 DEFAULT_BATCH_SIZE = 32  # shared with the launcher (config.TrainConfig)
@@ -86,7 +87,7 @@ class BatchProgress:
 
 
 def evaluate(
-    network: Network, X: Any, Y: Any, batch_size: int = 8192, l2: float = 0.0, l1: float = 0.0, n: int | None = None
+    network: Network, X: Any, Y: Any, batch_size: int = PREDICT_BATCH, l2: float = 0.0, l1: float = 0.0, n: int | None = None
 ) -> tuple[float, float]:
     """(mean cost incl. penalties, accuracy) of ``network`` on (X, Y), in batches to bound memory.
 
@@ -101,56 +102,12 @@ def evaluate(
         labels = cost_function.target_classes(Y, xp)
         cost_sum = xp.zeros((), dtype=network.dtype, device=network.device)
         correct = xp.zeros((), dtype=xp.int64, device=network.device)
-        for start in range(0, m, batch_size):
-            stop = min(start + batch_size, m)  # the array API leaves out-of-bounds slices undefined
+        for start, stop in row_batches(m, batch_size):  # the array API leaves out-of-bounds slices undefined
             z = network.logits(X[start:stop, ...])
             cost_sum += cost_function.fn(z, Y[start:stop, ...], xp) * float(stop - start)
             correct += xp.sum(xp.astype(cost_function.classes(z, xp) == labels[start:stop], xp.int64))
         cost = float(cost_sum) / m + float(network.penalty(l2, l1, n or m))
     return cost, int(correct) / m
-
-
-class EarlyStopping:
-    """Stops when the validation cost has not improved for ``patience`` epochs; keeps the best parameters.
-
-    Its state (``state_dict``) is saved with a checkpoint, so a resumed run stops exactly where an
-    uninterrupted one would.
-    """
-
-    def __init__(self, patience: int) -> None:
-        self.patience = patience
-        self.best_cost = math.inf
-        self.best_epoch: int | None = None
-        self.best_params: Any = None
-        self.waited = 0
-
-    def should_stop(self, record: EpochRecord, network: Network) -> bool:
-        """Record this epoch's validation cost; True once patience has run out."""
-        if record.val_cost is not None and record.val_cost < self.best_cost:
-            self.best_cost, self.best_epoch, self.best_params = record.val_cost, record.epoch, network.flatten()
-            self.waited = 0
-            return False
-        self.waited += 1
-        return self.waited >= self.patience
-
-    def state_dict(self) -> dict[str, Any]:
-        """Counters as plain numbers and the best parameters as a flat device array (None before any improvement)."""
-        return {"patience": self.patience, "best_cost": self.best_cost, "best_epoch": self.best_epoch, "waited": self.waited,
-                "best_params": self.best_params}  # fmt: skip
-
-    def load_state_dict(self, saved: dict[str, Any], network: Network) -> None:
-        """Continue a saved stopper; a bad field is one BpnnValueError."""
-        cost, epoch, waited = saved.get("best_cost"), saved.get("best_epoch"), saved.get("waited", 0)
-        numbers = isinstance(cost, (int, float)) and isinstance(waited, int) and not isinstance(cost, bool | None)
-        if not numbers or isinstance(waited, bool):
-            raise BpnnValueError("the saved early-stopping state is corrupt (best_cost and waited must be numbers)")
-        if epoch is not None and (isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0):
-            raise BpnnValueError(f"the saved early-stopping best epoch must be a whole number >= 0, got {epoch!r}")
-        params = saved.get("best_params")
-        if epoch is not None and (params is None or tuple(params.shape) != (network.n_params,)):
-            raise BpnnValueError(f"the saved early-stopping parameters must be {network.n_params} numbers")
-        self.best_cost, self.best_epoch, self.waited = float(cost), epoch, max(int(waited), 0)
-        self.best_params = None if params is None else backends.from_host(backends.to_numpy(params), like=network.weights[0])
 
 
 class Trainer:
@@ -201,6 +158,7 @@ class Trainer:
         on_batch: Callable[[BatchProgress], None] | None = None,
         log_every: int = 0,
         epoch_inputs: Callable[[int], Any] | None = None,
+        stopping: StoppingPolicy | None = None,
     ) -> History:
         """Train for ``epochs`` more epochs (iterations for scipy methods) on device arrays (X, Y).
 
@@ -209,6 +167,7 @@ class Trainer:
         after restoring the last good parameters. ``epoch_inputs(epoch)``, when given, is called
         before each minibatch epoch with the number of the epoch about to run and returns the X to
         train on in it (same shape and row order as X, e.g. augmented images; Y is unchanged).
+        ``stopping`` is any other stopping policy (engine.stopping), asked after every minibatch epoch.
 
         With a communicator of several ranks, every rank calls ``fit`` with the same data and
         arguments; an exception on one rank stops the whole job (no rank is left in a collective),
@@ -218,7 +177,8 @@ class Trainer:
             check_training_data(self.network, X, Y)
             epochs = _whole_number("epochs", epochs)
             stopper = self._early_stopping(early_stopping, validation)
-            self.stopper = stopper
+            self.stopper = stopper  # the checkpointed one; another policy is the caller's
+            stopper = stopping if stopping is not None else stopper
             self.history.stopped_early, self.history.best_epoch = False, None  # a resumed run reports its own stop
             with backends.device_context(self.network.weights[0]):
                 self._sync_parameters()
@@ -237,14 +197,15 @@ class Trainer:
                     self._workspace = None  # its buffers are freed with the fit
         return self.history
 
-    def _minibatch_epochs(self, X: Any, Y: Any, epochs: int, validation: Any, stopper: EarlyStopping | None,
+    def _minibatch_epochs(self, X: Any, Y: Any, epochs: int, validation: Any, stopper: StoppingPolicy | None,
                           on_epoch: Any, on_batch: Any, log_every: int, epoch_inputs: Any) -> None:  # fmt: skip
         """Up to ``epochs`` minibatch epochs, each reported and checked for an early stop."""
         for _ in range(epochs):
             record = self._guarded_epoch(self._inputs_for_epoch(epoch_inputs, X), Y, on_batch, log_every)
             self._finish_epoch(record, X.shape[0], validation, on_epoch)
             if stopper is not None and stopper.should_stop(record, self.network):
-                self.network.load_flat(stopper.best_params)
+                if stopper.best_params is not None:
+                    self.network.load_flat(stopper.best_params)
                 self.history.stopped_early, self.history.best_epoch = True, stopper.best_epoch
                 break
 
@@ -434,7 +395,7 @@ class Trainer:
     def load_state_dict(self, saved: dict[str, Any]) -> None:
         """Continue from a ``state_dict``: the next epoch, shuffling and optimizer step are exactly as they were."""
         epoch = saved.get("epoch", 0)
-        if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
+        if not checks.is_whole(epoch, 0):
             raise BpnnValueError(f"the saved epoch counter must be a whole number >= 0, got {epoch!r}")
         if saved.get("rng_state") is not None:
             try:
@@ -448,7 +409,7 @@ class Trainer:
         stopping = saved.get("early_stopping")
         if stopping:
             patience = stopping.get("patience")
-            if isinstance(patience, bool) or not isinstance(patience, int) or patience < 1:
+            if not checks.is_whole(patience, 1):
                 raise BpnnValueError(f"the saved early-stopping patience must be a whole number >= 1, got {patience!r}")
             self.stopper = EarlyStopping(patience)
             self.stopper.load_state_dict(stopping, self.network)
@@ -482,9 +443,9 @@ def _check_training_data(network: Network, X: Any, Y: Any) -> None:
     if cost in ("softmax_cross_entropy", "sigmoid_cross_entropy") and not bool(xp.all((Y >= 0.0) & (Y <= 1.0))):
         raise BpnnValueError(f"{cost} needs targets in [0, 1] (one-hot rows); got values outside")
     if cost == "softmax_cross_entropy" and not bool(xp.all(xp.abs(xp.sum(Y, axis=1) - 1.0) < 1e-3)):
-        raise BpnnValueError(
+        raise SettingError(
             "softmax_cross_entropy needs one class per sample (rows summing to 1); "
-            "for multi-label targets use --cost sigmoid_cross_entropy"
+            "for multi-label targets set cost to sigmoid_cross_entropy", "cost"
         )
 
 
@@ -498,7 +459,7 @@ def _check_array(network: Network, name: str, array: Any) -> None:
     if namespace is not xp or device_of(array) != network.device:
         raise DeviceError(
             f"{name} is on {namespace.__name__.split('.')[-1]}/{device_of(array)} but the network is on "
-            f"{xp.__name__.split('.')[-1]}/{network.device}; move the data with Backend.asarray (same --device)"
+            f"{xp.__name__.split('.')[-1]}/{network.device}; move the data with Backend.asarray onto the network's device"
         )
     if not xp.isdtype(array.dtype, "real floating"):
         raise BpnnTypeError(f"{name} must hold floating-point numbers, got {array.dtype}; convert it with astype(float32)")
@@ -512,7 +473,7 @@ def check_batch_size(batch_size: Any) -> int | str:
     """A positive whole number of samples per step, or ``"full"`` (every step sees all the data)."""
     if isinstance(batch_size, str) and batch_size.strip().lower() == FULL_BATCH:
         return FULL_BATCH
-    if isinstance(batch_size, bool) or not hasattr(batch_size, "__index__") or int(batch_size) <= 0:
+    if not checks.is_whole(batch_size, 1):
         raise BpnnValueError(f"batch size must be a positive whole number, or 'full' for full batch; got {batch_size!r}")
     return int(batch_size)
 
@@ -524,9 +485,7 @@ def _host_float(value: Any) -> float:
 
 def _whole_number(what: str, value: Any) -> int:
     """A whole number >= 0 (NumPy integer scalars welcome), or a clear error."""
-    if isinstance(value, bool) or not hasattr(value, "__index__") or int(value) < 0:
-        raise BpnnValueError(f"{what} must be a whole number >= 0, got {value!r}")
-    return int(value)
+    return checks.whole(what, value, 0)
 
 
 def _non_negative(what: str, value: float) -> float:

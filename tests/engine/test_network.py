@@ -10,7 +10,7 @@ from bpnn_xp.backends import to_numpy
 from bpnn_xp.engine.initializers import INITIALIZERS
 from bpnn_xp.engine.optimizers import OPTIMIZERS, get_optimizer
 from bpnn_xp.errors import BpnnValueError
-from tests.backends import assert_close
+from tests.backend_cases import assert_close
 from tests.helpers import random_network, random_problem
 
 

@@ -1,6 +1,6 @@
 """Data-parallel training over MPI: 2 ranks give the single-process model; a failing rank stops the job.
 
-The oracle is the same training run in this process without a communicator (``tests/mpi_worker.py``
+The oracle is the same training run in this process without a communicator (``tests/backends/mpi_worker.py``
 holds both). The MPI runs need mpi4py and an ``mpiexec`` (``pip install 'bpnn_xp[mpi-local]'``); they
 skip with the reason where either is missing. The communicator's logic that needs no MPI is tested
 here directly.
@@ -21,9 +21,9 @@ import pytest
 
 from bpnn_xp.backends import distributed
 from bpnn_xp.errors import BpnnValueError
-from tests import mpi_worker
+from tests.backends import mpi_worker
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 RANKS = 2
 TOLERANCE = 1e-10  # float64 parameters, relative to their largest magnitude
 
@@ -46,9 +46,9 @@ needs_mpi = pytest.mark.skipif(mpi_skip_reason() is not None, reason=str(mpi_ski
 
 
 def launch(out: Path, *extra: str, timeout: float = 60) -> subprocess.CompletedProcess:
-    """mpiexec -n 2 python tests/mpi_worker.py --out OUT ... with one BLAS thread per rank."""
+    """mpiexec -n 2 python tests/backends/mpi_worker.py --out OUT ... with one BLAS thread per rank."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    command = [find_mpiexec(), "-n", str(RANKS), sys.executable, str(ROOT / "tests" / "mpi_worker.py"), "--out", str(out), *extra]
+    command = [find_mpiexec(), "-n", str(RANKS), sys.executable, str(Path(mpi_worker.__file__)), "--out", str(out), *extra]
     return subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout, cwd=ROOT)
 
 
@@ -98,7 +98,7 @@ def test_from_environment_without_a_launcher_is_single_process_and_skips_mpi4py(
 
 def test_plain_training_never_imports_mpi4py():
     code = (
-        "import sys; from tests import mpi_worker; mpi_worker.train_case('adam'); "
+        "import sys; from tests.backends import mpi_worker; mpi_worker.train_case('adam'); "
         "print('mpi4py' in sys.modules)"
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PMI_", "OMPI_", "PMIX_", "SLURM_"))}

@@ -55,7 +55,7 @@ print(loaded_at_import, mkl_mapped(), net.flatten().tobytes().hex()[:4000])
 """
 
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(autouse=True)

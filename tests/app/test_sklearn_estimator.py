@@ -21,11 +21,11 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import bpnn_xp
-from bpnn_xp import backends, checkpoint, workflow
+from bpnn_xp import backends, checkpoint, models, workflow
 from bpnn_xp.config import TrainConfig
 from bpnn_xp.errors import BpnnValueError, DataFileError
 from bpnn_xp.sklearn import BpnnClassifier, BpnnRegressor, load
-from tests.backends import array_api_check_skip_reason, cuda_skip_reason
+from tests.backend_cases import array_api_check_skip_reason, cuda_skip_reason
 
 HAS_TORCH = importlib.util.find_spec("torch") is not None
 HAS_STRICT = importlib.util.find_spec("array_api_strict") is not None
@@ -341,10 +341,10 @@ def test_a_cli_run_loads_as_an_estimator_with_its_preprocessing(tmp_path):
     config = TrainConfig(dataset="digits", epochs=2, hidden=[16], out=str(tmp_path / "cli"), seed=3)
     workflow.run_training(config)
     est = bpnn_xp.load(tmp_path / "cli")
-    saved = workflow.open_model(tmp_path / "cli")
+    saved = models.open_model(tmp_path / "cli")
     X, y = load_digits(return_X_y=True)
     X = X / 16.0
-    expected, _ = workflow.predict_classes(saved.network, saved.preprocessing.apply(X))
+    expected, _ = models.predict_classes(saved.network, saved.preprocessing.apply(X))
     assert saved.preprocessing.standardize and est.preprocessing_.standardize
     np.testing.assert_array_equal(est.predict(X), expected)
     assert est.classes_.tolist() == list(range(10)) and est.n_features_in_ == 64

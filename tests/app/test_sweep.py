@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bpnn_xp import sweep, workflow
+from bpnn_xp import models, sweep, workflow
 from bpnn_xp.config import TrainConfig
 from bpnn_xp.errors import BpnnValueError, DivergenceError
 
@@ -78,10 +78,10 @@ def test_trials_are_the_validated_product_checked_before_any_work(tmp_path: Path
     configs = sweep.trials({"lr": [0.1, 1.0], "hidden": [[4], [8, 8]]}, {"dataset": "blobs", "epochs": 2, "optimizer": "SGD"})
     assert [(c.lr, c.hidden) for c in configs] == [(0.1, [4]), (0.1, [8, 8]), (1.0, [4]), (1.0, [8, 8])]
     assert all(c.optimizer == "sgd" and c.epochs == 2 for c in configs)  # canonical names: validated
-    with pytest.raises(BpnnValueError, match=r"trial lr=-1: --lr must be a positive number"):
+    with pytest.raises(BpnnValueError, match=r"trial lr=-1: lr must be a positive number"):
         sweep.run_sweep({"lr": [0.1, -1.0]}, TINY, tmp_path / "bad")
     assert not (tmp_path / "bad").exists()  # nothing trained, nothing written
-    with pytest.raises(BpnnValueError, match="--workers must be"):
+    with pytest.raises(BpnnValueError, match="workers must be a whole number >= 1"):
         sweep.run_sweep({"lr": [0.1]}, TINY, tmp_path / "w", workers=0)
     assert not (tmp_path / "w").exists()
     with pytest.raises(BpnnValueError, match="both swept"):
@@ -110,7 +110,7 @@ def test_a_parallel_sweep_writes_results_table_and_plots(tmp_path: Path) -> None
     assert list(rows[0])[:3] == ["trial", "lr", "hidden"] and {"test_accuracy", "val_accuracy", "train_cost", "epochs",
                                                                "seconds"} <= set(rows[0])  # fmt: skip
     for row in rows:  # each row agrees with the model the trial saved (an independent reading)
-        saved = workflow.open_model(out / "trials" / row["trial"])
+        saved = models.open_model(out / "trials" / row["trial"])
         assert row["status"] == "ok" and int(row["epochs"]) == saved.epoch == 2
         assert float(row["test_accuracy"]) == pytest.approx(saved.metrics["test_accuracy"], abs=1e-6)
         assert saved.config.lr == float(row["lr"]) and saved.config.hidden == [int(row["hidden"])]
@@ -170,10 +170,15 @@ def test_a_failing_trial_is_a_row_not_a_crash(tmp_path: Path, monkeypatch) -> No
     assert (out / "learning_curves.png").exists()
 
 
-def test_the_module_entry_point_reports_bad_input_in_one_line(tmp_path: Path, capsys) -> None:
-    assert sweep.main(["--grid", "speed=1", "--out", str(tmp_path / "x")]) == 2
-    err = capsys.readouterr().err
-    assert err.startswith("error: --grid: unknown setting 'speed'") and err.count("\n") == 1
-    assert sweep.main(["--grid", "lr=0.1", "--set", "dataset=blobs", "--set", "epochs=1", "--out", str(tmp_path / "y"),
-                       "--workers", "1"]) == 0  # fmt: skip
+def test_the_sweep_command_reports_bad_input_in_one_line(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from bpnn_xp.cli import app
+
+    result = CliRunner().invoke(app, ["sweep", "--grid", "speed=1", "--out", str(tmp_path / "x")])
+    assert result.exit_code == 2
+    assert result.output.startswith("error: --grid: unknown setting 'speed'") and result.output.count("\n") == 1
+    result = CliRunner().invoke(app, ["sweep", "--grid", "lr=0.1", "--set", "dataset=blobs", "--set", "epochs=1", "--out",
+                                      str(tmp_path / "y"), "--workers", "1", "--quiet"])  # fmt: skip
+    assert result.exit_code == 0, result.output
     assert len(read_csv(tmp_path / "y" / "results.csv")) == 1

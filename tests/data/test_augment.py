@@ -203,7 +203,7 @@ def test_parse_augment_reads_presets_and_pairs(text, expected):
 def test_parse_augment_refuses_bad_text_in_one_line(text, message):
     with pytest.raises(BpnnValueError, match=message) as info:
         parse_augment(text)
-    assert "\n" not in str(info.value) and str(info.value).startswith("--augment")
+    assert "\n" not in str(info.value) and str(info.value).startswith("augment")
 
 
 def test_describe_round_trips_through_parse():

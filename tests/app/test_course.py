@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import scipy.io
 
-from bpnn_xp import backends, checkpoint, course, workflow
+from bpnn_xp import backends, checkpoint, course, models
 from bpnn_xp.data.matfile import load_course_mat
 from bpnn_xp.data.prep import Preprocessing
 from bpnn_xp.engine import Network
@@ -53,9 +53,9 @@ def test_imported_run_predicts_what_predict_m_predicts(course_files, tmp_path):
     oracle = predict_m(theta1, theta2, X_raw)
     assert len(np.unique(oracle)) >= 6, "the synthetic weights must give varied predictions"
     course.import_course(weights, tmp_path / "run")
-    saved = workflow.open_model(tmp_path / "run")
+    saved = models.open_model(tmp_path / "run")
     X, labels = load_course_mat(data)
-    predicted, _ = workflow.predict_classes(saved.network, X)
+    predicted, _ = models.predict_classes(saved.network, X)
     np.testing.assert_array_equal(predicted, oracle % 10)
     accuracy, course_accuracy = np.mean(predicted == labels), np.mean(oracle == y_raw)
     assert accuracy == course_accuracy
@@ -79,8 +79,8 @@ def test_the_layout_mapping_is_needed(course_files):
     _, data, theta1, theta2, X_raw, _ = course_files
     X, _ = load_course_mat(data)
     oracle = predict_m(theta1, theta2, X_raw) % 10
-    naive, _ = workflow.predict_classes(Network.from_course_thetas([theta1, theta2]), X)
-    mapped, _ = workflow.predict_classes(course.network_from_thetas(theta1, theta2), X)
+    naive, _ = models.predict_classes(Network.from_course_thetas([theta1, theta2]), X)
+    mapped, _ = models.predict_classes(course.network_from_thetas(theta1, theta2), X)
     assert np.mean(naive == oracle) < 0.5
     np.testing.assert_array_equal(mapped, oracle)
 
@@ -88,11 +88,11 @@ def test_the_layout_mapping_is_needed(course_files):
 def test_evaluate_on_the_test_split_scores_as_predict_m(course_files, tmp_path):
     weights, data, theta1, theta2, X_raw, y_raw = course_files
     course.import_course(weights, tmp_path / "run")
-    saved = workflow.open_model(tmp_path / "run")
-    summary = workflow.evaluate_model(saved, "test", data_dir=str(data))
+    saved = models.open_model(tmp_path / "run")
+    summary = models.evaluate_model(saved, "test", data_dir=str(data))
     X, _ = load_course_mat(data)
     row_of = {row.tobytes(): i for i, row in enumerate(X)}
-    test_rows = [row_of[row.tobytes()] for row in workflow.load_split(saved, "test", str(data))[1].X]
+    test_rows = [row_of[row.tobytes()] for row in models.load_split(saved, "test", str(data))[1].X]
     expected = np.mean(predict_m(theta1, theta2, X_raw[test_rows]) == y_raw[test_rows])
     assert summary["samples"] == len(test_rows) > 0
     assert summary["accuracy"] == expected
@@ -101,7 +101,7 @@ def test_evaluate_on_the_test_split_scores_as_predict_m(course_files, tmp_path):
 def test_export_gives_back_the_course_thetas_bit_for_bit(course_files, tmp_path):
     weights, _, theta1, theta2, _, _ = course_files
     course.import_course(weights, tmp_path / "run")
-    out = course.export_course(workflow.open_model(tmp_path / "run"), tmp_path / "back.mat")
+    out = course.export_course(models.open_model(tmp_path / "run"), tmp_path / "back.mat")
     back = scipy.io.loadmat(out)
     for name, original in (("Theta1", theta1), ("Theta2", theta2)):
         assert back[name].dtype == np.float64 and back[name].shape == original.shape
@@ -120,7 +120,7 @@ def test_an_existing_run_is_kept_unless_overwrite(course_files, tmp_path):
     weights, *_ = course_files
     path = course.import_course(weights, tmp_path / "run")
     before, first_id = path.read_bytes(), checkpoint.load_model(path).meta["checkpoint_id"]
-    with pytest.raises(BpnnValueError, match="already holds a run.*--overwrite"):
+    with pytest.raises(BpnnValueError, match="already holds a run.*pass overwrite"):
         course.import_course(weights, tmp_path / "run")
     assert path.read_bytes() == before
     course.import_course(weights, tmp_path / "run", overwrite=True)
@@ -132,7 +132,7 @@ def test_an_existing_export_is_kept_unless_overwrite(course_files, tmp_path):
     network = course.network_from_thetas(*course.read_course_weights(weights))
     target = tmp_path / "out.mat"
     target.write_bytes(b"keep me")
-    with pytest.raises(BpnnValueError, match="already exists.*--overwrite"):
+    with pytest.raises(BpnnValueError, match="already exists.*pass overwrite"):
         course.export_course(network, target)
     assert target.read_bytes() == b"keep me"
     course.export_course(network, target, overwrite=True)

@@ -104,7 +104,7 @@ def test_predict_npy_and_png(digits_run, tmp_path):
     assert np.mean([r["class"] for r in rows[:20]] == digits.target[:20]) >= 0.8
     # the CLI's classes equal the API's on the same preprocessed rows (an independent path)
     from bpnn_xp.checkpoint import load_model
-    from bpnn_xp.workflow import predict_classes
+    from bpnn_xp.models import predict_classes
 
     saved = load_model(out)
     expected, _ = predict_classes(saved.network, saved.preprocessing.apply(digits.images[:20].reshape(20, -1) / 16.0))

@@ -71,7 +71,7 @@ def test_course_network_reaches_the_notes_training_accuracy():
     import sys
     from pathlib import Path
 
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
     from reproduce_notes import run, twenty_by_twenty_digits
 
     from bpnn_xp import resolve_device

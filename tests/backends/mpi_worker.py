@@ -1,7 +1,7 @@
-"""Run under ``mpiexec -n N``: trains the cases of tests/test_mpi.py data-parallel and saves each rank's parameters.
+"""Run under ``mpiexec -n N``: trains the cases of tests/backends/test_mpi.py data-parallel and saves each rank's parameters.
 
-    mpiexec -n 2 python tests/mpi_worker.py --out DIR              # every case in CASES
-    mpiexec -n 2 python tests/mpi_worker.py --out DIR --fail-rank 1 # rank 1 raises in epoch 2: the job must stop
+    mpiexec -n 2 python tests/backends/mpi_worker.py --out DIR              # every case in CASES
+    mpiexec -n 2 python tests/backends/mpi_worker.py --out DIR --fail-rank 1 # rank 1 raises in epoch 2: the job must stop
 
 The same ``train_case`` runs in the test process without a communicator, as the single-process oracle.
 Parameters are written as ``{case}.rank{r}.npy`` (float64, allow_pickle=False, atomic).
@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:  # run as a script by mpiexec
     sys.path.insert(0, str(ROOT))
 

@@ -10,7 +10,7 @@ import pytest
 from bpnn_xp.backends import to_numpy
 from bpnn_xp.engine.activations import ACTIVATIONS, get_activation
 from bpnn_xp.errors import BpnnValueError
-from tests.backends import assert_close
+from tests.backend_cases import assert_close
 
 
 def test_sigmoid_derivative_known_values(backend, dtype):

@@ -101,7 +101,7 @@ def test_bad_gzip_and_missing_files(tmp_path):
         read_idx(tmp_path / "x.gz")
     with pytest.raises(DataFileError, match="does not exist"):
         read_idx(tmp_path / "missing")
-    with pytest.raises(DataFileError, match=r"train-images-idx3-ubyte\[.gz\] not found .* --download"):
+    with pytest.raises(DataFileError, match=r"train-images-idx3-ubyte\[.gz\] not found .* download"):
         load_mnist(tmp_path)
 
 

@@ -227,7 +227,7 @@ def test_course_round_trip_through_the_launcher(tmp_path):
     """import-course then evaluate --data ex4data1.mat scores exactly what predict.m scores; export gives the Thetas back."""
     import scipy.io
 
-    from tests.test_course import course_files, predict_m  # noqa: F401 - the fixture's body, called directly below
+    from tests.app.test_course import course_files, predict_m  # noqa: F401 - the fixture's body, called directly below
 
     weights, data, theta1, theta2, X, y = course_files.__wrapped__(tmp_path)
     run = tmp_path / "course_run"
@@ -341,7 +341,7 @@ def test_old_runs_without_an_augment_setting_resume_undistorted():
 
 def test_resuming_a_run_that_stopped_early_reports_what_it_saved(tmp_path):
     """The reported validation accuracy is that of the parameters saved, whether or not the resumed epoch stops again."""
-    from bpnn_xp.workflow import evaluate_model, open_model
+    from bpnn_xp.models import evaluate_model, open_model
 
     first = invoke("train", "--hidden", "16", "--epochs", "60", "--lr", "0.05", "--early-stopping", "2", "--out", tmp_path)
     assert first.exit_code == 0 and checkpoint.load_model(tmp_path).metrics["stopped_early"]

@@ -188,7 +188,7 @@ def test_npz_bad_inputs(tmp_path):
     np.savez(tmp_path / "nox.npz", features=np.zeros((2, 2)), y=np.zeros(2))
     one_line_error(lambda: load_user_data(tmp_path / "nox.npz"), r"must hold arrays X and y .* it holds features, y")
     np.savez(tmp_path / "obj.npz", X=np.array([[1, "a"]], dtype=object), y=np.zeros(1))
-    one_line_error(lambda: load_user_data(tmp_path / "obj.npz"), "Python objects .*never loads")
+    one_line_error(lambda: load_user_data(tmp_path / "obj.npz"), "pickled objects, which bpnn_xp never loads")
     np.savez(tmp_path / "rows.npz", X=np.zeros((3, 2)), y=np.array([0, 1]))
     one_line_error(lambda: load_user_data(tmp_path / "rows.npz"), "X has 3 rows but y has 2 labels")
     np.savez(tmp_path / "neg.npz", X=np.zeros((2, 2)), y=np.array([0, -1]))
@@ -236,7 +236,7 @@ def test_csv_without_header_label_first_by_default(tmp_path):
     data = load_user_data(tmp_path / "n.csv")
     assert data.labels.tolist() == [1, 0, 1] and data.class_names is None and data.pixel_scale == 1.0
     assert np.array_equal(data.X, [[0.5, 0.25], [0.0, 1.0], [0.75, 0.5]])
-    with pytest.raises(DataFileError, match="fractional numbers .*--label-column"):  # a measurement column is not labels
+    with pytest.raises(DataFileError, match="fractional numbers .*label_column"):  # a measurement column is not labels
         load_user_data(tmp_path / "n.csv", label_column="-1", for_evaluation=True)
 
 

@@ -1,0 +1,105 @@
+"""What the launcher's commands share: the two consoles, options used by several commands, the training progress
+display, SIGTERM handled like Ctrl-C, and warnings printed as notes."""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from .errors import SettingWarning
+from .settings import flag_of, train_setting
+
+console = Console(stderr=True, soft_wrap=True)  # messages: dynamic text goes through escape()
+PROGRESS_EVERY = 10  # batches between progress-bar updates (each one reads the cost from the device)
+out = Console(soft_wrap=True, markup=False)  # results: file names and reports print verbatim
+Opt = typer.Option
+DATA_FORMS = train_setting("data").help.split(": ", 1)[1].rstrip(".")
+LabelColumnOpt = Annotated[str | None, Opt(help=train_setting("label_column").help)]
+OverwriteOpt = Annotated[bool, Opt(help="Replace the run already saved in --out (otherwise refused).")]
+DeviceOpt = Annotated[str, Opt(help=train_setting("device").help)]
+
+
+class TrainingDisplay:
+    """Progress bar counting epochs (on stderr), and one line per finished epoch."""
+
+    def __init__(self, epochs: int, first_epoch: int, quiet: bool) -> None:
+        self.epochs, self.first_epoch, self.quiet = epochs, first_epoch, quiet
+        self.progress = Progress(
+            TextColumn("[bold]epoch"), MofNCompleteColumn(), BarColumn(),
+            TextColumn("cost {task.fields[cost]:.4f}  acc {task.fields[acc]:.2%}  {task.fields[rate]:,.0f} samples/s"),
+            TimeElapsedColumn(), console=console, disable=quiet, transient=False,
+        )  # fmt: skip
+        self.task: Any = None  # added with the first report, so an early error leaves no empty bar behind
+        self.epochs_done = 0
+
+    def _update(self, completed: float, cost: float, accuracy: float, rate: float) -> None:
+        if self.task is None:
+            self.task = self.progress.add_task("train", total=self.epochs, cost=0.0, acc=0.0, rate=0.0)
+        self.progress.update(self.task, completed=completed, cost=cost, acc=accuracy, rate=rate)
+
+    def on_batch(self, p: Any) -> None:
+        done = p.epoch - 1 - self.first_epoch + p.batch / p.n_batches  # whole epochs plus this one's share
+        self._update(done, p.cost, p.accuracy, p.samples_per_second)
+
+    def on_epoch(self, r: Any) -> None:
+        self.epochs_done += 1
+        self._update(r.epoch - self.first_epoch, r.cost, r.accuracy, r.samples_per_second)
+        if self.quiet:
+            return
+        val = f"  val cost {r.val_cost:.4f}  val acc {r.val_accuracy:.2%}" if r.val_cost is not None else ""
+        self.progress.console.print(
+            f"epoch {r.epoch:>3}: cost {r.cost:.4f}  acc {r.accuracy:.2%}{val}  ({r.samples_per_second:,.0f} samples/s)",
+            highlight=False,
+        )
+
+
+def written_since(path: Path, since: float) -> bool:
+    """Whether ``path`` was (re)written at or after ``since`` (this run's checkpoint, not an older run's)."""
+    try:
+        return path.stat().st_mtime >= since - 1.0  # file systems store coarse times
+    except OSError:
+        return False
+
+
+class Terminated(BaseException):
+    """SIGTERM, turned into an exception so training stops the way Ctrl-C stops it."""
+
+
+@contextlib.contextmanager
+def stop_on_sigterm() -> Iterator[None]:
+    """While training, SIGTERM (a scheduler, ``kill``) is handled like Ctrl-C: last checkpoint kept."""
+
+    def handler(signum: int, frame: Any) -> None:
+        raise Terminated
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@contextlib.contextmanager
+def warnings_as_notes() -> Iterator[None]:
+    """Our UserWarnings print as one 'note:' line each; NumPy's overflow on the way to NaN is silent."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", UserWarning)
+        warnings.simplefilter("ignore", RuntimeWarning)  # divergence is reported by the trainer
+        warnings.showwarning = lambda message, *args, **kwargs: console.print(f"note: {escape(note(message))}", highlight=False)
+        yield
+
+
+def note(message: Warning | str) -> str:
+    """A warning as a note, a setting's name written as its flag."""
+    return message.spelled(flag_of) if isinstance(message, SettingWarning) else str(message)
+
+
