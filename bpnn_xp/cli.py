@@ -271,7 +271,7 @@ def _train_with_display(config: TrainConfig, saved: Any, quiet: bool, overwrite:
 
 
 def _register_saved_run_commands() -> None:
-    """The saved-run commands of cli_saved.py (evaluate, predict, plot, info, export, serve, course files), same error handling."""
+    """The saved-run commands of cli_saved.py (evaluate, predict, plot, info, export, serve, ...), same error handling."""
     from .cli_saved import COMMANDS
 
     for name, command in COMMANDS.items():

@@ -148,7 +148,7 @@ stage "environment" 60 any environment
 stage "install" 60 any install_wheels
 stage "gpu probe" 30 gpu gpu_probe
 stage "gpu tests" 120 gpu pytest_on_gpu --maxfail=10 -m gpu
-stage "sklearn cupy-cuda checks" 60 gpu pytest_on_gpu tests/test_sklearn_estimator.py -k "cupy or cuda"
+stage "sklearn cupy-cuda checks" 60 gpu pytest_on_gpu tests/app/test_sklearn_estimator.py -k "cupy or cuda"
 stage "numpy vs cupy" 60 gpu "$PY" scripts/gpu_check_tools.py compare --device "$DEVICE"
 stage "cli cuda" 60 gpu cli_end_to_end "$DEVICE" "cuda:$GPU_INDEX"
 stage "cli auto" 45 gpu cli_end_to_end auto cuda:0

@@ -5,7 +5,7 @@ products, bias + activation (one method per activation, which the engine's Activ
 activation derivative x delta, the costs with their output delta, and the optimizer updates. A backend's
 fast path (``cpu/``: NumPy ``out=`` routines, numba loops, oneMKL's products; ``cuda/``: CUDA kernels)
 overrides single methods, as Thinc's ``Ops``/``CupyOps`` do; ``selection.kernels_for`` picks one. Every
-fast path must give the reference's numbers: ``tests/test_fast_paths.py`` and ``tests/test_cuda_kernels.py``
+fast path must give the reference's numbers: ``tests/backends/test_fast_paths.py`` and ``tests/backends/test_cuda_kernels.py``
 prove it (bit for bit where the operation order is the same, else within a stated tolerance).
 
 Elementwise formulas are written with the out-aware primitives ``_ew`` and ``_astype``: the reference

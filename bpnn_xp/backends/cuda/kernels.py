@@ -3,7 +3,7 @@
 A 784-256-10 ReLU + softmax cross-entropy + Adam step at batch 128 makes 15 array-library calls here
 (2 gathers, 5 products, 2 column sums, bias + ReLU, the output bias, the softmax cross-entropy with its
 epoch sums and the 0-d cost it returns, ReLU' x delta, one Adam pass over the flat buffer with the L2
-gradient folded in) against 87 on the generic path (counted on the CPU: tests/test_cuda_kernels.py).
+gradient folded in) against 87 on the generic path (counted on the CPU: tests/backends/test_cuda_kernels.py).
 Nothing in a step reads the device: cost and correct count stay in device totals that the Trainer reads
 once per epoch.
 
