@@ -19,8 +19,8 @@ from ..data.images import read_gray
 from ..data.normalize import has_ink, normalize_digit
 from ..data.scaling import scale_like_training
 from ..errors import BpnnValueError, DataFileError
+from ..models import predict_scores
 from ..ranking import top_k
-from ..workflow import predict_scores
 
 MAX_PIXELS = 20_000_000  # an upload's decoded size limit (a 20-megapixel photo), far below Pillow's bomb limit
 SHOWN_CLASSES, SHOWN_UNITS = 3, 6
