@@ -15,7 +15,7 @@ import pytest
 from bpnn_xp.backends import distributed, gpu_probe
 from bpnn_xp.errors import DeviceError
 from tests import fake_cupy
-from tests.test_mpi import launch_cli, mpi_skip_reason, needs_mpi
+from tests.backends.test_mpi import launch_cli, mpi_skip_reason, needs_mpi
 
 
 def test_nccl_missing_is_found_at_start_up(monkeypatch):
