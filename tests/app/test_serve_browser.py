@@ -27,7 +27,7 @@ pytest.importorskip("starlette", reason='bpnn serve needs the [serve] extra: pip
 pytest.importorskip("uvicorn", reason='bpnn serve needs the [serve] extra: pip install -e ".[serve]"')
 sync_api = pytest.importorskip("playwright.sync_api", reason="the browser tests need Playwright: pip install playwright")
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("BPNN_XP_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
 ARTIFACTS = Path(os.environ.get("BPNN_XP_TEST_ARTIFACTS") or ROOT / "build" / "test-artifacts") / "serve"
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="no chromium on PATH (Debian/Ubuntu: apt-get install chromium); "
