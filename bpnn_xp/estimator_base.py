@@ -45,7 +45,7 @@ OPTIMIZER_PARAMETERS = {  # the engine's optimizer settings each solver takes, f
     "nesterov": {"momentum": "momentum"},
     "rmsprop": {"eps": "epsilon"},
 }
-UNCHECKED = {("batch_size", "auto"), ("dtype", None)}  # estimator-only forms the rows' checks do not know
+UNCHECKED = {"batch_size": "auto", "dtype": None}  # estimator-only forms the rows' checks do not know
 
 
 def _estimator_init() -> Any:
@@ -63,6 +63,28 @@ def _estimator_init() -> Any:
 
     __init__.__signature__ = signature  # type: ignore[attr-defined]
     return __init__
+
+
+def _estimator_only_form(name: str, value: Any) -> bool:
+    """True for batch_size="auto" and dtype=None (any value, lists and arrays included, may be asked about)."""
+    return name in UNCHECKED and isinstance(value, (str, type(None))) and value == UNCHECKED[name]
+
+
+ESTIMATOR_FORMS = {  # where the estimator takes other forms than the launcher, its own wording of the rule
+    "batch_size": "a positive integer, 'auto' (min(200, n_samples)) or 'full'",
+    "dtype": "None (float32, or float64 for the full-batch solvers), 'float32' or 'float64'",
+    "validation_fraction": "a number in (0, 1)",
+}
+
+
+def _check(setting: Any, name: str, value: Any) -> Any:
+    """The row's check; its message in the estimator's own terms where they differ from the launcher's."""
+    try:
+        return setting.check(name, value)
+    except SettingError:
+        if name not in ESTIMATOR_FORMS:
+            raise
+        raise SettingError(f"{name} must be {ESTIMATOR_FORMS[name]}, got {value!r}", name) from None
 
 
 class _BpnnBase(BaseEstimator):
@@ -84,9 +106,10 @@ class _BpnnBase(BaseEstimator):
             value = getattr(self, name)
             if name == "hidden_layer_sizes" and checks.is_whole(value):  # MLPClassifier takes one int for one layer
                 value = [value]
-            values[name] = value if name == "random_state" or (name, value) in UNCHECKED else setting.check(name, value)
+            values[name] = value if name == "random_state" or _estimator_only_form(name, value) else _check(setting, name, value)
         if values["validation_fraction"] == 0:
-            raise SettingError("validation_fraction must be a number in (0, 1), got 0", "validation_fraction")
+            name = "validation_fraction"
+            raise SettingError(f"{name} must be {ESTIMATOR_FORMS[name]}, got 0", name)
         if values["early_stopping"] and is_full_batch_method(values["solver"]):
             raise SettingError(f"early_stopping works with the minibatch solvers (adam, sgd, ...), not {values['solver']}")
         values["init"] = resolve_initializer(values["init"], values["activation"])

@@ -31,6 +31,7 @@ from .engine import (
     get_cost,
     get_initializer,
 )
+from .engine import check_batch_size as engine_batch_size
 from .errors import SettingError
 
 AUTO = "auto"
@@ -77,7 +78,8 @@ def parse_batch(name: str, text: str) -> int | str:
 
 
 def optional(parse: Callable[[str, str], Any]) -> Callable[[str, str], Any]:
-    """``parse``, with none/default meaning None (the setting's own default)."""
+    """``parse``, with none/default meaning None (the setting's own default); never for paths or column names,
+    where 'none' may be a real file or column."""
 
     def parse_optional(name: str, text: str) -> Any:
         return None if text.strip().lower() in ("none", "default") else parse(name, text)
@@ -115,11 +117,7 @@ def one_of(allowed: tuple[str, ...]) -> Callable[[str, Any], str]:
 
 
 def check_batch_size(name: str, value: Any) -> int | str:
-    if isinstance(value, str) and value.strip().lower() == FULL_BATCH:
-        return FULL_BATCH
-    if not checks.is_whole(value, 1):
-        raise SettingError(f"{name} must be a positive integer, or 'full' for full batch; got {value!r}", name)
-    return int(value)
+    return engine_batch_size(value, name)
 
 
 def check_init(name: str, value: Any) -> str:
@@ -194,12 +192,9 @@ class Setting:
 TRAIN_SETTINGS: list[Setting] = [
     Setting("dataset", str, "digits", f"Data set: {names(DATASETS)}."),  # checked with data (config.validate)
     Setting("data", str | None, None, "Your own data instead of --dataset: an .npz with X and y, a .csv (label column first), "
-            "a folder of class sub-folders of images, an MNIST IDX folder, or the course .mat.", check_data,
-            optional(parse_text)),
-    Setting("label_column", str | None, None, "CSV label column: a header name or a position (0 = first, -1 = last).",
-            parse=optional(parse_text)),
-    Setting("data_dir", str | None, None, "Directory of the MNIST IDX files, or the course .mat file.",
-            parse=optional(parse_text)),
+            "a folder of class sub-folders of images, an MNIST IDX folder, or the course .mat.", check_data),
+    Setting("label_column", str | None, None, "CSV label column: a header name or a position (0 = first, -1 = last)."),
+    Setting("data_dir", str | None, None, "Directory of the MNIST IDX files, or the course .mat file."),
     Setting("download", bool, False, "Fetch MNIST into --data-dir (SHA-256 checked).", sweepable=False),
     Setting("device", str, "cpu", f"Where to compute: {DEVICE_HELP}.", sklearn="device", resumable=True),
     Setting("batch_size", int | str, DEFAULT_BATCH_SIZE, "Samples per step, or 'full' for full batch.", check_batch_size,
@@ -238,7 +233,7 @@ TRAIN_SETTINGS: list[Setting] = [
     Setting("augment", str, AUTO, "Distort training images each epoch: auto (light for images of 16x16 or more), none, "
             "light, standard, strong, or e.g. 'shift=2,rotate=10,scale=0.1,elastic=34:4'.", check_augment, separator=";"),
     Setting("out", str | None, None, "Run folder [default: runs/DATASET, or runs/DATASET-2... if taken].",
-            parse=optional(parse_text), resumable=True, sweepable=False),
+            resumable=True, sweepable=False),
 ]
 
 # Estimator parameters with no launcher counterpart (MLPClassifier's names and defaults).

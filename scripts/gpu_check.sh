@@ -144,8 +144,8 @@ nccl_one_rank() {
 GPU_INDEX=${DEVICE#cuda}; GPU_INDEX=${GPU_INDEX#:}; GPU_INDEX=${GPU_INDEX:-0}
 export DEVICE GPU_INDEX
 export -f environment install_wheels gpu_probe pytest_on_gpu cli_end_to_end find_mpiexec mpi_two_ranks nccl_one_rank
+stage "install" 60 any install_wheels  # first: the environment stage runs bpnn devices, which needs what it installs
 stage "environment" 60 any environment
-stage "install" 60 any install_wheels
 stage "gpu probe" 30 gpu gpu_probe
 stage "gpu tests" 120 gpu pytest_on_gpu --maxfail=10 -m gpu
 stage "sklearn cupy-cuda checks" 60 gpu pytest_on_gpu tests/app/test_sklearn_estimator.py -k "cupy or cuda"

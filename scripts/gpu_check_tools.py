@@ -17,6 +17,7 @@ import subprocess
 import sys
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -80,14 +81,33 @@ def nccl() -> int:
 
 
 def missing_wheels(folder: Path) -> int:
-    """Print the wheel files in ``folder`` whose distribution is not installed here (never shadow the image's own)."""
-    for wheel in sorted(folder.glob("*.whl")):
-        name = wheel.name.split("-")[0].replace("_", "-")
+    """Print the wheel files in ``folder`` whose distribution is not installed here (never shadow the image's own):
+    for each, the newest that fits this interpreter (a wheelhouse holds wheels for several CPythons)."""
+    parse, tags = _wheel_tools()
+    here = set(tags())
+    newest: dict[str, tuple[Any, Path]] = {}
+    for wheel in folder.glob("*.whl"):
+        name, version, _, wheel_tags = parse(wheel.name)
+        if here.isdisjoint(wheel_tags) or (name in newest and newest[name][0] >= version):
+            continue
+        newest[name] = (version, wheel)
+    for name, (_, wheel) in sorted(newest.items()):
         try:
             metadata.version(name)
         except metadata.PackageNotFoundError:
             print(wheel)
     return 0
+
+
+def _wheel_tools() -> tuple[Any, Any]:
+    """packaging's wheel-name parser and this interpreter's tags (pip vendors packaging where it is not installed)."""
+    try:
+        from packaging.tags import sys_tags
+        from packaging.utils import parse_wheel_filename
+    except ImportError:
+        from pip._vendor.packaging.tags import sys_tags
+        from pip._vendor.packaging.utils import parse_wheel_filename
+    return parse_wheel_filename, sys_tags
 
 
 def _version(name: str) -> str:

@@ -469,12 +469,12 @@ def _check_array(network: Network, name: str, array: Any) -> None:
         raise BpnnValueError(f"{name} must be 2-D (samples x {'features' if name == 'X' else 'outputs'}), got {array.ndim}-D")
 
 
-def check_batch_size(batch_size: Any) -> int | str:
+def check_batch_size(batch_size: Any, name: str = "batch_size") -> int | str:
     """A positive whole number of samples per step, or ``"full"`` (every step sees all the data)."""
     if isinstance(batch_size, str) and batch_size.strip().lower() == FULL_BATCH:
         return FULL_BATCH
     if not checks.is_whole(batch_size, 1):
-        raise BpnnValueError(f"batch size must be a positive whole number, or 'full' for full batch; got {batch_size!r}")
+        raise SettingError(f"{name} must be a positive integer, or 'full' for full batch; got {batch_size!r}", name)
     return int(batch_size)
 
 

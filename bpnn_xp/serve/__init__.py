@@ -64,10 +64,14 @@ def run_server(model: str | Path, host: str = "127.0.0.1", port: int = 8000, ann
 
     reader = DigitReader.open(model)
     sock = listening_socket(host, port)
-    allowed = LOOPBACK_NAMES if is_loopback(host) else None
-    server = uvicorn.Server(uvicorn.Config(app.create_app(reader, allowed), log_level="warning", access_log=False))  # type: ignore[attr-defined]
+    server = uvicorn.Server(uvicorn.Config(app.create_app(reader, allowed_hosts(host)), log_level="warning", access_log=False))  # type: ignore[attr-defined]
     announce(page_url(host, sock.getsockname()[1]))
     server.run(sockets=[sock])
+
+
+def allowed_hosts(host: str) -> tuple[str, ...] | None:
+    """The Host header names a loopback server answers (the address it is bound to among them); None: any."""
+    return (*LOOPBACK_NAMES, host, f"[{host.strip('[]')}]" if ":" in host else host) if is_loopback(host) else None
 
 
 def page_url(host: str, port: int) -> str:

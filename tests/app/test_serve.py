@@ -28,7 +28,7 @@ from bpnn_xp import checkpoint, models  # noqa: E402
 from bpnn_xp.cli import app as cli  # noqa: E402
 from bpnn_xp.engine import Network  # noqa: E402
 from bpnn_xp.errors import BpnnValueError  # noqa: E402
-from bpnn_xp.serve import LOOPBACK_NAMES, run_server  # noqa: E402
+from bpnn_xp.serve import LOOPBACK_NAMES, allowed_hosts, run_server  # noqa: E402
 from bpnn_xp.serve.app import create_app  # noqa: E402
 from bpnn_xp.serve.reader import DigitReader  # noqa: E402
 
@@ -189,6 +189,15 @@ def test_a_loopback_server_refuses_other_host_names(digits_run):
     with TestClient(app, base_url="http://127.0.0.1:8000") as local:
         assert local.get("/model").status_code == 200
         assert local.get("/model", headers={"Host": "rebound.example"}).status_code == 400
+
+
+@pytest.mark.parametrize("bound", ["127.0.0.2", "127.0.0.1", "localhost"])
+def test_a_server_bound_to_any_loopback_address_answers_that_address_and_no_other_name(digits_run, bound):
+    app = create_app(DigitReader.open(digits_run[0]), allowed_hosts=allowed_hosts(bound))
+    with TestClient(app, base_url=f"http://{bound}:8000") as local:
+        assert local.get("/model").status_code == 200
+        assert local.get("/model", headers={"Host": "rebound.example"}).status_code == 400
+    assert allowed_hosts("0.0.0.0") is None  # a public server answers any name
 
 
 def test_a_features_model_is_refused_in_one_line(tmp_path):

@@ -87,3 +87,24 @@ def test_lower_layers_name_the_setting_and_the_cli_spells_the_flag(message, sett
     for kind in (SettingError, SettingWarning):
         assert kind(message, *settings).spelled(flag_of) == flagged
         assert str(kind(message, *settings)) == message
+
+
+@pytest.mark.parametrize("name", ["data", "label_column", "data_dir", "out"])
+@pytest.mark.parametrize("text", ["none", "default", "None"])
+def test_a_path_or_column_named_none_is_taken_literally_never_as_not_given(name, text):
+    """'none' may be a real file, folder or CSV column: only settings with a meaningful default read it as None."""
+    from bpnn_xp.settings import train_setting
+
+    assert train_setting(name).from_text(text) == text
+    assert train_setting("lr").from_text(text) is None  # the learning rate's 'default' is the optimizer's own
+
+
+def test_bpnn_train_data_none_names_the_missing_file_instead_of_training_the_digits(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from bpnn_xp.cli import app
+
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(app, ["train", "--data", "none", "--epochs", "1", "--out", str(tmp_path / "run")])
+    assert result.exit_code == 2 and "none" in result.output and "does not exist" in result.output, result.output
+    assert not (tmp_path / "run" / "model.npz").exists()

@@ -23,7 +23,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 import bpnn_xp
 from bpnn_xp import backends, checkpoint, models, workflow
 from bpnn_xp.config import TrainConfig
-from bpnn_xp.errors import BpnnValueError, DataFileError
+from bpnn_xp.errors import BpnnValueError, DataFileError, SettingError
 from bpnn_xp.sklearn import BpnnClassifier, BpnnRegressor, load
 from tests.backend_cases import array_api_check_skip_reason, cuda_skip_reason
 
@@ -403,3 +403,20 @@ def test_cuda_checks_skip_when_torch_is_built_for_cuda_but_cannot_use_it(monkeyp
         assert "needs torch on a CUDA GPU" in str(array_api_check_skip_reason(check))
         with pytest.raises(pytest.skip.Exception, match="torch.cuda.is_available"):
             test_sklearn_estimator_checks(BpnnClassifier(**SMALL), check)
+
+
+@pytest.mark.parametrize("hidden", [8, [8], (8,), [8, 4]])
+def test_hidden_layer_sizes_takes_what_mlpclassifier_takes(hidden):
+    """One int, a list or a tuple, as MLPClassifier: lists are unhashable, which the settings lookup must not trip on."""
+    X, y = np.random.default_rng(0).random((40, 5)), np.arange(40) % 3
+    model = quiet_fit(BpnnClassifier(hidden_layer_sizes=hidden, max_iter=2, random_state=0), X, y)
+    sizes = [hidden] if isinstance(hidden, int) else list(hidden)
+    assert [w.shape[1] for w in model.coefs_[:-1]] == sizes
+
+
+def test_estimator_messages_use_the_estimators_own_forms():
+    X, y = np.random.default_rng(0).random((20, 3)), np.arange(20) % 2
+    for params, expected in [({"batch_size": 0}, "'auto'"), ({"dtype": "float16"}, "None"),
+                             ({"validation_fraction": 1.0}, "in (0, 1)")]:  # fmt: skip
+        with pytest.raises(SettingError, match=expected):
+            BpnnClassifier(**params).fit(X, y)

@@ -93,7 +93,7 @@ def test_bad_sizes_are_rejected(sizes):
 @pytest.mark.parametrize("bad", [-1, 0, None, 1.5, "ten"])
 def test_bad_batch_size(bad):
     net = Network.create([2, 2])
-    with pytest.raises(BpnnValueError, match="batch size must be a positive whole number, or 'full'"):
+    with pytest.raises(BpnnValueError, match="batch_size must be a positive integer, or 'full'"):
         Trainer(net, "sgd", batch_size=bad)
 
 
