@@ -417,6 +417,6 @@ def test_hidden_layer_sizes_takes_what_mlpclassifier_takes(hidden):
 def test_estimator_messages_use_the_estimators_own_forms():
     X, y = np.random.default_rng(0).random((20, 3)), np.arange(20) % 2
     for params, expected in [({"batch_size": 0}, "'auto'"), ({"dtype": "float16"}, "None"),
-                             ({"validation_fraction": 1.0}, "in (0, 1)")]:  # fmt: skip
+                             ({"validation_fraction": 1.0}, r"in \(0, 1\)")]:  # fmt: skip
         with pytest.raises(SettingError, match=expected):
             BpnnClassifier(**params).fit(X, y)
