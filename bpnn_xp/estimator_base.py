@@ -110,9 +110,9 @@ class _BpnnBase(BaseEstimator):
             return int(self.random_state)
         return int(check_random_state(self.random_state).randint(0, 2**31 - 1))
 
-    def _new_trainer(self, network: Network, settings: dict[str, Any], seed: int) -> Trainer:
+    def _new_trainer(self, network: Network, solver: str, seed: int) -> Trainer:
         """A Trainer for the solver: the first-order optimizers get the estimator's hyperparameters and the dropout."""
-        solver = settings["solver"]
+        settings = self._check_settings()
         if is_full_batch_method(solver):
             if any(settings["dropout"]) or settings["input_dropout"] or settings["max_norm"] is not None:
                 raise SettingError(f"dropout and max_norm change every step; {solver} minimizes one fixed cost: use a "
@@ -170,7 +170,7 @@ class _BpnnBase(BaseEstimator):
         sizes = [n_features, *settings["hidden_layer_sizes"], self._n_outputs()]
         cost = get_cost(self._cost)
         self.network_ = Network.create(sizes, settings["activation"], cost, settings["init"], seed, backend, dtype)
-        self._trainer = self._new_trainer(self.network_, settings, seed)
+        self._trainer = self._new_trainer(self.network_, settings["solver"], seed)
         self._policy: ImprovementStopping | None = None  # partial_fit's early stopping, kept across calls
         self.stopped_early_ = False
         self._seed_used, self._fit_namespace = seed, namespace_key(source)
