@@ -227,7 +227,7 @@ TRAIN_SETTINGS: list[Setting] = [
             parse=optional(parse_text)),
     Setting("val_data", str | None, None, "Your own validation set (read like --data) instead of a share of the training data: "
             "it drives --early-stopping and the validation curves; --val-fraction is then not used.", check_data,
-            optional(parse_text), sweepable=False),
+            optional(parse_text)),
     Setting("data_dir", str | None, None, "Directory of the MNIST IDX files, or the course .mat file.",
             parse=optional(parse_text)),
     Setting("download", bool, False, "Fetch MNIST into --data-dir (SHA-256 checked).", sweepable=False),
