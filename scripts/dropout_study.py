@@ -53,8 +53,11 @@ class Setting:
         """The row as ``bpnn train`` options."""
         parts = []
         for key, value in self.changes.items():
-            text = ",".join(f"{v:g}" if isinstance(v, float) else str(v) for v in value) if isinstance(value, list) else value
-            parts.append(f"{train_setting(key).option} {text if not isinstance(text, float) else f'{text:g}'}")
+            if isinstance(value, list):
+                text = ",".join(f"{v:g}" if isinstance(v, float) else str(v) for v in value) or "none"
+            else:
+                text = "none" if value is None else f"{value:g}" if isinstance(value, float) else str(value)
+            parts.append(f"{train_setting(key).option} {text}")
         return " ".join(parts) or "(defaults)"
 
 
@@ -68,13 +71,35 @@ SETTINGS = [
     Setting("no-dropout", "ablation", without("dropout", [])),
     Setting("no-augment", "ablation", without("augment", "none")),
     Setting("no-max-norm", "ablation", without("max_norm", None)),
+    Setting("augment-only", "ablation", RECIPE | {"dropout": [], "max_norm": None}),
+    Setting("dropout-0.1", "variant", RECIPE | {"dropout": [0.1]}),
     Setting("pilot:d0.3+mn3", "pilot", RECIPE),
     Setting("pilot:d0.5+mn3", "pilot", RECIPE | {"dropout": [0.5]}),
     Setting("pilot:d0.3+in0.1+mn3", "pilot", RECIPE | {"input_dropout": 0.1}),
     Setting("pilot:no-dropout", "pilot", without("dropout", [])),
+    Setting("pilot:d0.1+mn3", "pilot", RECIPE | {"dropout": [0.1]}),
+    Setting("pilot:d0.2+mn2", "pilot", RECIPE | {"dropout": [0.2], "max_norm": 2.0}),
+    Setting("pilot:512x2+d0.5+in0.2+mn3", "pilot", RECIPE | {"hidden": [512, 512], "dropout": [0.5], "input_dropout": 0.2}),
 ]
 
 
+FINDINGS = [
+    "- Chosen on validation (500 digits, one digit = 0.2 points): standard augmentation beats everything else by far "
+    "(no-augment: 95.89% test); dropout at any rate tried (0.1 to 0.5, with or without input dropout, 256,256 or "
+    "512,512) did not raise the validation mean above the run without dropout (pilot seeds 100-101: 97.70% without, "
+    "97.40% at 0.1 and 0.2, 97.00% at 0.3, 96.80% at 0.5 and for 512,512 with 0.5 and input 0.2; 7 seeds: 97.40% "
+    "without, 97.06% at 0.1 and at 0.3). With augmentation the network already underfits its distorted training images "
+    "(train accuracy 91% without dropout, 85% at 0.3, 77% at 0.5), and dropout takes away more capacity.",
+    "- The validation choice, `--hidden 256,256 --augment standard --epochs 100` (max-norm 3 inert), gives 97.96% "
+    "(97.1-98.6) over 7 seeds: 0.04 points short of 98.0%. Dropout 0.1 reads 98.27% (97.6-98.9) on the held-out "
+    "digits, but its validation mean was lower (97.06%), so picking it would be tuning on the test digits; it is "
+    "reported, not recommended. The two differ by less than their seed ranges on both splits.",
+    "- Max-norm 3 never binds here: `no-max-norm` trains to the same numbers as `recipe`, seed by seed (identical "
+    "validation curves); Adam at 1e-3 with L2 0.5 keeps every hidden unit's incoming weights well under norm 3.",
+    "- The default run (`bpnn train --dataset mnist5k`, unchanged: 256 units, light augmentation, 40 epochs) gives "
+    "96.93% (96.2-97.4) over 7 seeds in about 25 s of training on this shared machine; dropout and max-norm are off by "
+    "default and cost nothing then (no masks drawn, no extra kernel per step).",
+]
 _DATA: dict[str, Any] = {}
 
 
@@ -98,7 +123,9 @@ def train_one(setting: Setting, seed: int) -> dict[str, Any]:
     return {"setting": setting.name, "seed": seed, "epochs": trainer.epoch,
             "test_accuracy": evaluate(network, *to_device(data.test, backend, config.dtype, n_classes))[1],
             "val_accuracy": records[-1].val_accuracy, "train_accuracy": records[-1].accuracy, "train_seconds": seconds,
-            "val_curve": [r.val_accuracy for r in records]}  # fmt: skip
+            "val_curve": [r.val_accuracy for r in records],
+            "max_column_norm": max(float(np.linalg.norm(backends.to_numpy(w), axis=0).max())
+                                   for w in network.weights[:-1])}  # fmt: skip
 
 
 def cache_path(cache: Path, setting: Setting, seed: int) -> Path:
@@ -120,7 +147,8 @@ def summarize(setting: Setting, runs: list[dict[str, Any]]) -> dict[str, Any]:
             "epochs": runs[0]["epochs"], "val": stats(runs, "val_accuracy"), "test": stats(runs, "test_accuracy"),
             "train": stats(runs, "train_accuracy"),
             "train_seconds": float(np.median([r["train_seconds"] for r in runs])),
-            "tests": [r["test_accuracy"] for r in runs]}  # fmt: skip
+            "tests": [r["test_accuracy"] for r in runs], "vals": [r["val_accuracy"] for r in runs],
+            "max_column_norm": max((r["max_column_norm"] for r in runs if "max_column_norm" in r), default=None)}  # fmt: skip
 
 
 def percent(s: dict[str, float]) -> str:
@@ -141,7 +169,7 @@ def markdown(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
     for r in rows:
         lines.append(f"| {r['name']} | `{r['flags']}` | {len(r['seeds'])} | {r['epochs']} | {percent(r['val'])} | "
                      f"{percent(r['test'])} | {percent(r['train'])} | {r['train_seconds']:.0f} |")  # fmt: skip
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + ["", "## Findings", "", *FINDINGS]) + "\n"
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -175,6 +203,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "machine": f"{platform.machine()}, {os.cpu_count()} CPUs shared with other jobs (load average "
                        f"{os.getloadavg()[0]:.1f} at the end), Python {platform.python_version()}"}  # fmt: skip
     if args.write_results:
+        RESULTS.mkdir(parents=True, exist_ok=True)
         write_text(RESULTS / "results.json", json.dumps({"meta": meta, "rows": rows}, indent=1))
         write_text(RESULTS / "results.md", markdown(rows, meta))
     return {"meta": meta, "rows": rows}
