@@ -166,7 +166,9 @@ def markdown(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
              "seed 0. Accuracy in % as mean (min-max) over the seeds, at the last epoch. The recipe was chosen on "
              "validation accuracy among the pilot rows (seeds 100, 101); test accuracy was never used to choose. "
              "Train s is the median training time per run on a 2-core machine shared with other jobs (noisy; "
-             "compare rows run at the same time only).", "",
+             "compare rows run at the same time only). Rows were trained by `OPENBLAS_NUM_THREADS=1 NUMBA_NUM_THREADS=1 "
+             "python scripts/dropout_study.py --cache DIR --only NAMES --seeds N [--first-seed K]`, two to three "
+             "processes at a time, and summarized by the command above.", "",
              "| setting | flags | seeds | epochs | val % | test % | train % | train s |",
              "|---|---|---|---|---|---|---|---|"]  # fmt: skip
     for r in rows:
