@@ -119,7 +119,7 @@ class SavedModel:
             best = stopping.get("best_cost")
             stopping = dict(stopping, best_cost=math.inf if best is None else best, best_params=self.early_best_params)
         return {"epoch": trainer.get("epoch", 0), "rng_state": trainer.get("rng_state"), "history": self.meta.get("history"),
-                "optimizer": optimizer, "early_stopping": stopping}  # fmt: skip
+                "optimizer": optimizer, "early_stopping": stopping, "mask_rng_state": trainer.get("mask_rng_state")}  # fmt: skip
 
 
 def model_path(path: str | Path) -> Path:
@@ -208,7 +208,7 @@ def repair_sidecar(saved: SavedModel) -> bool:
 def _trainer_meta(trainer: Trainer, meta: dict[str, Any]) -> dict[str, np.ndarray]:
     """Put the trainer's state into ``meta``; return its arrays (optimizer state) for the archive."""
     state = trainer.state_dict()
-    meta["trainer"] = {"epoch": state["epoch"], "rng_state": state["rng_state"]}
+    meta["trainer"] = {"epoch": state["epoch"], "rng_state": state["rng_state"], "mask_rng_state": state["mask_rng_state"]}
     meta["history"] = state["history"]
     arrays: dict[str, np.ndarray] = {}
     stopping = state.get("early_stopping")

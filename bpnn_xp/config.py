@@ -40,8 +40,9 @@ class _TrainConfigMethods:
             values["batch_size"] = FULL_BATCH
         if values["dtype"] == AUTO:  # the scipy methods stall in float32
             values["dtype"] = "float64" if full_batch else "float32"
-        if values["data"] is not None:  # evaluate/resume from anywhere
-            values["data"] = str(Path(values["data"]).expanduser().resolve())
+        for key in ("data", "val_data"):  # evaluate/resume from anywhere
+            if values[key] is not None:
+                values[key] = str(Path(values[key]).expanduser().resolve())
         return replace(self, **values)
 
     def initializer(self) -> str:
@@ -84,9 +85,19 @@ def _check_together(values: dict[str, Any]) -> None:
                            "val_fraction", "test_fraction")  # fmt: skip
     if values["test_fraction"] <= 0 and values["dataset"] != "mnist":  # mnist brings its own test set
         raise SettingError("test_fraction 0 leaves no test data to report on; give test_fraction > 0 (e.g. 0.2)", "test_fraction")
-    if values["early_stopping"] and values["val_fraction"] <= 0:
-        raise SettingError("early_stopping watches the validation cost; give val_fraction > 0", "early_stopping", "val_fraction")
+    if values["early_stopping"] and values["val_fraction"] <= 0 and values["val_data"] is None:
+        raise SettingError("early_stopping watches the validation cost; give val_fraction > 0 or val_data", "early_stopping",
+                          "val_fraction")
+    n_hidden, rates = len(values["hidden"]), values["dropout"]
+    if len(rates) > 1 and len(rates) != n_hidden:
+        raise SettingError(f"dropout gives {len(rates)} rates but hidden has {n_hidden} layer(s); give one rate or one per "
+                           "hidden layer", "dropout", "hidden")  # fmt: skip
     optimizer = values["optimizer"]
+    used = {"dropout": any(rates), "input_dropout": bool(values["input_dropout"]), "max_norm": values["max_norm"] is not None}
+    stepwise = [name for name, on in used.items() if on]
+    if is_full_batch_method(optimizer) and stepwise:
+        raise SettingError(f"{stepwise[0]} changes every step, but {optimizer} minimises one fixed cost; use a minibatch "
+                           "optimizer (adam, sgd...)", stepwise[0])  # fmt: skip
     if is_full_batch_method(optimizer) and values["augment"].strip().lower() not in (AUTO, "none", "off"):
         raise SettingError(f"augment changes the images every epoch, but {optimizer} minimises one fixed cost; "
                            "use a minibatch optimizer (adam, sgd...) or drop augment", "augment")  # fmt: skip

@@ -30,6 +30,7 @@ from .estimator_runs import (
     device_spec,
     dtype_name,
     follow_dtype,
+    host,
     host_targets,
     input_backend,
     json_params,
@@ -132,15 +133,24 @@ class _BpnnBase(BaseEstimator):
         return int(check_random_state(self.random_state).randint(0, 2**31 - 1))
 
     def _new_trainer(self, network: Network, solver: str, seed: int) -> Trainer:
-        """A Trainer for the solver: the first-order optimizers get the estimator's hyperparameters."""
+        """A Trainer for the solver: the first-order optimizers get the estimator's hyperparameters and the dropout."""
+        settings = self._check_settings()
         if is_full_batch_method(solver):
+            if any(settings["dropout"]) or settings["input_dropout"] or settings["max_norm"] is not None:
+                raise SettingError(f"dropout and max_norm change every step; {solver} minimizes one fixed cost: use a "
+                                   "minibatch solver (adam, sgd...)", "dropout", "max_norm")  # fmt: skip
             return Trainer(network, solver, seed=seed)
-        settings = {key: getattr(self, name) for key, name in OPTIMIZER_PARAMETERS.get(solver, {}).items()}
-        return Trainer(network, get_optimizer(solver, float(self.learning_rate_init), **settings), seed=seed)
+        optimizer_settings = {key: getattr(self, name) for key, name in OPTIMIZER_PARAMETERS.get(solver, {}).items()}
+        return Trainer(network, get_optimizer(solver, float(self.learning_rate_init), **optimizer_settings), seed=seed,
+                       dropout=settings["dropout"], input_dropout=settings["input_dropout"], max_norm=settings["max_norm"])
 
     # ------------------------------------------------------------------ fitting
-    def _fit(self, X: Any, y: Any, partial: bool, classes: Any = None) -> Any:
-        """fit (partial=False) or partial_fit: validate, place the data, build or reuse the network, train."""
+    def _fit(self, X: Any, y: Any, partial: bool, classes: Any = None, sample_weight: Any = None, X_val: Any = None,
+             y_val: Any = None) -> Any:  # fmt: skip
+        """fit (partial=False) or partial_fit: validate, place the data, build or reuse the network, train.
+
+        ``sample_weight`` (and the classifier's ``class_weight``) weigh each row's loss; ``X_val``/``y_val`` is the
+        user's own validation set for early stopping (instead of a ``validation_fraction`` split)."""
         settings = self._check_settings()
         solver, method = settings["solver"], "partial_fit" if partial else "fit"
         first = not hasattr(self, "network_") or not (partial or self.warm_start)
@@ -152,6 +162,9 @@ class _BpnnBase(BaseEstimator):
             raise BpnnValueError(
                 f"Found input variables with inconsistent numbers of samples: [{X.shape[0]}, {targets.shape[0]}]"
             )
+        weights = self._sample_weights(targets, sample_weight, X.shape[0], partial)
+        if (X_val is None) != (y_val is None):
+            raise BpnnValueError("give X_val and y_val together (the validation inputs and their targets)")
         source = input_backend(X)
         if first:
             backend = source or backends.resolve_device(self.device)
@@ -165,8 +178,10 @@ class _BpnnBase(BaseEstimator):
             X_dev, Y_dev = on_device(X, source, backend, dtype, prep), backend.asarray(targets, dtype)
             if first:
                 self._start(settings, backend, dtype, X.shape[1], source)
+            validation = None if X_val is None else self._validation_set(X_val, y_val, backend, dtype, method)
+            W_dev = None if weights is None else backend.asarray(weights, dtype)
             started = time.perf_counter()
-            self._train(solver, X_dev, Y_dev, partial)
+            self._train(solver, X_dev, Y_dev, partial, W_dev, validation)
             self.fit_seconds_ = time.perf_counter() - started
         return self
 
@@ -178,39 +193,97 @@ class _BpnnBase(BaseEstimator):
         cost = get_cost(self._cost)
         self.network_ = Network.create(sizes, settings["activation"], cost, settings["init"], seed, backend, dtype)
         self._trainer = self._new_trainer(self.network_, settings["solver"], seed)
+        self._policy: ImprovementStopping | None = None  # partial_fit's early stopping, kept across calls
+        self.stopped_early_ = False
         self._seed_used, self._fit_namespace = seed, namespace_key(source)
         self._device_spec = self.device if source is None else device_spec(source)
         self.preprocessing_ = Preprocessing(False)
         self.loss_curve_: list[float] = []
+        self.__dict__.pop("val_loss_curve_", None)
         self.n_iter_ = 0
         self.t_ = 0
         for stale in ("_source_config", "_source_dataset"):  # what a loaded run said about its data
             self.__dict__.pop(stale, None)
 
-    def _train(self, solver: str, X: Any, Y: Any, partial: bool) -> None:
-        """Full-batch methods in one call; minibatch solvers in one Trainer.fit with MLPClassifier's stopping rule."""
+    def _train(self, solver: str, X: Any, Y: Any, partial: bool, W: Any = None, validation: Any = None) -> None:
+        """Full-batch methods in one call; minibatch solvers in one Trainer.fit with MLPClassifier's stopping rule.
+
+        partial_fit with early_stopping and a validation set keeps its stopping state across calls (scikit-learn
+        issue 25693): each call is one epoch; once the score has not improved for n_iter_no_change calls, the best
+        parameters are put back and later calls train no more (``stopped_early_``) until the next fit."""
         trainer = self._trainer
         if is_full_batch_method(solver):
             trainer.batch_size, trainer.l2 = "full", float(self.alpha)  # one step sees all n samples: l2 = alpha
             self._l2_used = trainer.l2
-            return self._train_full_batch(trainer, X, Y)
-        early = bool(self.early_stopping) and not partial
-        validation = None
-        if early:
-            X, Y, validation = self._split_validation(X, Y)
+            return self._train_full_batch(trainer, X, Y, W)
+        if partial and getattr(self, "stopped_early_", False):
+            return
+        early = bool(self.early_stopping) and (not partial or validation is not None)
+        curves = validation  # the user's own set: its cost per epoch goes to val_loss_curve_
+        if early and validation is None:
+            X, Y, W, validation = self._split_validation(X, Y, W)
         n = X.shape[0]
         batch = self._batch(n)
         trainer.batch_size, trainer.l2 = batch, float(self.alpha) * n / batch  # alpha/(2 batch) sum W^2 per step
         self._l2_used = trainer.l2
-        score = (lambda network: self._validation_score(validation)) if early else None
-        policy = ImprovementStopping(float(self.tol), int(self.n_iter_no_change), score)
+        policy = self._stopping_policy(partial, early, validation)
         before = len(trainer.history.records)
-        history = trainer.fit(X, Y, epochs=1 if partial else int(self.max_iter), stopping=policy)
+        history = trainer.fit(X, Y, epochs=1 if partial else int(self.max_iter), validation=curves, stopping=policy,
+                              sample_weight=W)  # fmt: skip
         self._record_epochs([r.cost for r in history.records[before:]], n)
+        if curves is not None:
+            self.val_loss_curve_ = getattr(self, "val_loss_curve_", []) + [r.val_cost for r in history.records[before:]]
         if not partial and not history.stopped_early:
             warnings.warn(f"{type(self).__name__} stopped after max_iter={self.max_iter} epochs without converging; "
                           "raise max_iter or learning_rate_init", ConvergenceWarning, stacklevel=3)  # fmt: skip
         self._finish_stopping(policy, early)
+        if partial and early and history.stopped_early:
+            self.stopped_early_ = True
+
+    def _stopping_policy(self, partial: bool, early: bool, validation: Any) -> ImprovementStopping:
+        """MLPClassifier's rule; partial_fit with early stopping keeps one policy across its calls."""
+        score = (lambda network: self._validation_score(validation)) if early else None
+        if partial and early:
+            policy = getattr(self, "_policy", None)
+            if policy is None or policy.score is None:
+                policy = self._policy = ImprovementStopping(float(self.tol), int(self.n_iter_no_change), score)
+            policy.score = score  # this call's validation set
+            return policy
+        return ImprovementStopping(float(self.tol), int(self.n_iter_no_change), score)
+
+    def _sample_weights(self, targets: np.ndarray, sample_weight: Any, n: int, partial: bool) -> np.ndarray | None:
+        """Host weights per row: sample_weight times the class weights (None when every row weighs 1)."""
+        from sklearn.utils.validation import _check_sample_weight
+
+        weights = None
+        if sample_weight is not None:
+            weights = _check_sample_weight(host(sample_weight), np.empty((n, 0)), dtype=np.float64, ensure_non_negative=True)
+        class_weight = getattr(self, "class_weight", None)
+        if class_weight is not None and self._cost == "mse":
+            raise SettingError("class_weight weighs classes; a regressor has none: use sample_weight", "class_weight")
+        if class_weight is not None:
+            from sklearn.utils.class_weight import compute_sample_weight
+
+            if partial and class_weight == "balanced":
+                raise SettingError("class_weight='balanced' needs the whole training set; for partial_fit give a dict "
+                                   "(e.g. from sklearn.utils.class_weight.compute_class_weight)", "class_weight")  # fmt: skip
+            per_row = compute_sample_weight(class_weight, self.classes_[targets.argmax(axis=1)])
+            weights = per_row if weights is None else weights * per_row
+        if weights is not None and not np.any(weights > 0):
+            raise BpnnValueError("the sample weights (with the class weights) are zero for every row; nothing to train on")
+        return weights
+
+    def _validation_set(self, X_val: Any, y_val: Any, backend: backends.Backend, dtype: str, method: str) -> tuple[Any, Any]:
+        """The user's validation set on the training device, checked like the training data."""
+        n_train = getattr(self, "_n_train", None)
+        X_val = validate_data(self, X_val, reset=False, dtype="numeric")
+        targets = self._targets(host_targets(y_val, self), False, None)
+        if n_train is not None:
+            self._n_train = n_train  # _targets counts the training rows
+        if targets.shape[0] != X_val.shape[0]:
+            raise BpnnValueError(f"X_val has {X_val.shape[0]} rows but y_val has {targets.shape[0]}")
+        self._check_namespace(X_val, method)
+        return on_device(X_val, input_backend(X_val), backend, dtype, self.preprocessing_), backend.asarray(targets, dtype)
 
     def _record_epochs(self, costs: list[float], n: int) -> None:
         """MLPClassifier's per-epoch attributes: loss curve, last loss, epochs and samples seen."""
@@ -229,9 +302,9 @@ class _BpnnBase(BaseEstimator):
         else:
             self.best_loss_, self.validation_scores_, self.best_validation_score_ = policy.best_loss, None, None
 
-    def _train_full_batch(self, trainer: Trainer, X: Any, Y: Any) -> None:
+    def _train_full_batch(self, trainer: Trainer, X: Any, Y: Any, W: Any = None) -> None:
         before = len(trainer.history.records)
-        trainer.fit(X, Y, epochs=int(self.max_iter))
+        trainer.fit(X, Y, epochs=int(self.max_iter), sample_weight=W)
         costs = [r.cost for r in trainer.history.records[before:]]
         self._record_epochs(costs, X.shape[0])
         if not costs:
@@ -242,8 +315,8 @@ class _BpnnBase(BaseEstimator):
             warnings.warn(f"{trainer.method} stopped without converging ({result.message}); raise max_iter", ConvergenceWarning,
                           stacklevel=3)  # fmt: skip
 
-    def _split_validation(self, X: Any, Y: Any) -> tuple[Any, Any, tuple[Any, Any]]:
-        """A seeded (stratified for classifiers) validation split, taken on the device."""
+    def _split_validation(self, X: Any, Y: Any, W: Any = None) -> tuple[Any, Any, Any, tuple[Any, Any]]:
+        """A seeded (stratified for classifiers) validation split, taken on the device (the weights follow the rows)."""
         from sklearn.model_selection import train_test_split
 
         n = X.shape[0]
@@ -260,7 +333,8 @@ class _BpnnBase(BaseEstimator):
         take = lambda a, rows: backends.from_host(rows, like=a)  # noqa: E731
         xp = self.network_.xp
         pick = lambda a, rows: xp.take(a, take(a, rows), axis=0)  # noqa: E731
-        return pick(X, train), pick(Y, train), (pick(X, val), pick(Y, val))
+        weights = None if W is None else xp.take(W, take(W, train), axis=0)
+        return pick(X, train), pick(Y, train), weights, (pick(X, val), pick(Y, val))
 
     # ------------------------------------------------------------------ predicting
     def _outputs(self, X: Any, method: str) -> tuple[Any, backends.Backend | None]:

@@ -146,6 +146,33 @@ def check_augment(name: str, value: Any) -> str:
     return value
 
 
+def dropout_rates(name: str, value: Any) -> list[float]:
+    """Dropout rates in [0, 1): one for every hidden layer or one per layer (a number or a list; none/empty: off)."""
+    if value is None:
+        return []
+    rates = [value] if checks.is_real(value) else value
+    if not isinstance(rates, (list, tuple)) or not all(checks.is_real(r) and 0.0 <= float(r) < 1.0 for r in rates):
+        raise SettingError(f"{name} takes rates in [0, 1), one for all hidden layers or one per layer, like 0.5 or 0.2,0.5; "
+                           f"got {value!r}", name)  # fmt: skip
+    return [float(r) for r in rates]
+
+
+def parse_rates(name: str, text: str) -> list[float]:
+    """'0.5' -> [0.5]; '0.2,0.5' -> [0.2, 0.5]; 'none' -> [] (no dropout)."""
+    if text.strip().lower() in ("none", "off", ""):
+        return []
+    return [parse_float(name, part) for part in text.split(",")]
+
+
+def check_class_weight(name: str, value: Any) -> Any:
+    """None, 'balanced' (n / (classes x count) per class, as scikit-learn) or, in Python, a dict of label -> weight >= 0."""
+    if value is None or (isinstance(value, str) and value.strip().lower() == "balanced"):
+        return None if value is None else "balanced"
+    if isinstance(value, dict) and all(checks.is_real(w) and float(w) >= 0 for w in value.values()):
+        return {k: float(w) for k, w in value.items()}
+    raise SettingError(f"{name} takes balanced (or, in Python, a dict of class -> weight >= 0), got {value!r}", name)
+
+
 def names(choices: Any) -> str:
     return ", ".join(choices)
 
@@ -194,6 +221,8 @@ TRAIN_SETTINGS: list[Setting] = [
     Setting("data", str | None, None, "Your own data instead of --dataset: an .npz with X and y, a .csv (label column first), "
             "a folder of class sub-folders of images, an MNIST IDX folder, or the course .mat.", check_data),
     Setting("label_column", str | None, None, "CSV label column: a header name or a position (0 = first, -1 = last)."),
+    Setting("val_data", str | None, None, "Your own validation set (read like --data) instead of a share of the training data: "
+            "it drives --early-stopping and the validation curves; --val-fraction is then not used.", check_data),
     Setting("data_dir", str | None, None, "Directory of the MNIST IDX files, or the course .mat file."),
     Setting("download", bool, False, "Fetch MNIST into --data-dir (SHA-256 checked).", sweepable=False),
     Setting("device", str, "cpu", f"Where to compute: {DEVICE_HELP}.", sklearn="device", resumable=True),
@@ -232,6 +261,16 @@ TRAIN_SETTINGS: list[Setting] = [
     Setting("standardize", bool, True, "Standardize with the training split's mean and std (one value each)."),
     Setting("augment", str, AUTO, "Distort training images each epoch: auto (light for images of 16x16 or more), none, "
             "light, standard, strong, or e.g. 'shift=2,rotate=10,scale=0.1,elastic=34:4'.", check_augment, separator=";"),
+    Setting("dropout", list[float], [], "Inverted dropout rate of the hidden layers during training: one for all (0.5) or "
+            "one per layer (0.2,0.5); none for off. Evaluation and prediction use no dropout.", dropout_rates, parse_rates,
+            sklearn="dropout", sklearn_default=0.0, separator=";", metavar="RATES"),
+    Setting("input_dropout", float, 0.0, "Dropout rate of the input features (pixels) during training, e.g. 0.2.",
+            number_in(0, 1, high_open=True), sklearn="input_dropout"),
+    Setting("max_norm", float | None, None, "After each step, rescale every hidden unit's incoming weight vector to L2 norm "
+            "<= this (e.g. 3; none for off).", number_in(0, low_open=True, none_ok=True), optional(parse_float),
+            sklearn="max_norm", sklearn_default=None),
+    Setting("class_weight", str | None, None, "balanced: weigh each class n / (classes x its count) in the cost, as "
+            "scikit-learn does; none: every sample weighs 1.", check_class_weight, optional(parse_text)),
     Setting("out", str | None, None, "Run folder [default: runs/DATASET, or runs/DATASET-2... if taken].",
             resumable=True, sweepable=False),
 ]
@@ -249,6 +288,8 @@ ESTIMATOR_SETTINGS: list[Setting] = [
     Setting("beta_2", float, 0.999, "Adam's second-moment decay.", number_in(0, 1, high_open=True), sklearn="beta_2"),
     Setting("epsilon", float, 1e-8, "Adam's and RMSprop's denominator floor.", number_in(0, low_open=True), sklearn="epsilon"),
     Setting("warm_start", bool, False, "Continue from the fitted network on the next fit.", sklearn="warm_start"),
+    Setting("class_weight", Any, None, "Class weights in the cost: 'balanced' or a dict of class -> weight (None: all 1).",
+            check_class_weight, sklearn="class_weight"),
 ]
 
 

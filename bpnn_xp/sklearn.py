@@ -44,13 +44,18 @@ class BpnnClassifier(ClassifierMixin, _BpnnBase):
 
     _cost = "softmax_cross_entropy"
 
-    def fit(self, X: Any, y: Any) -> BpnnClassifier:
-        """Train on X (n_samples, n_features) and labels y (integers, strings, ...); returns self."""
-        return self._fit(X, y, partial=False)
+    def fit(self, X: Any, y: Any, sample_weight: Any = None, X_val: Any = None, y_val: Any = None) -> BpnnClassifier:
+        """Train on X (n_samples, n_features) and labels y (integers, strings, ...); returns self.
 
-    def partial_fit(self, X: Any, y: Any, classes: Any = None) -> BpnnClassifier:
-        """One epoch over (X, y); the first call needs ``classes``, every label that will ever appear."""
-        return self._fit(X, y, partial=True, classes=classes)
+        ``sample_weight``: each row's weight in the cost (times ``class_weight``'s); ``X_val``, ``y_val``: your own
+        validation set, used by ``early_stopping`` instead of a ``validation_fraction`` split."""
+        return self._fit(X, y, partial=False, sample_weight=sample_weight, X_val=X_val, y_val=y_val)
+
+    def partial_fit(self, X: Any, y: Any, classes: Any = None, sample_weight: Any = None, X_val: Any = None,
+                    y_val: Any = None) -> BpnnClassifier:  # fmt: skip
+        """One epoch over (X, y); the first call needs ``classes``, every label that will ever appear. With
+        ``early_stopping`` and ``X_val``/``y_val``, the stopping state carries from call to call (``stopped_early_``)."""
+        return self._fit(X, y, partial=True, classes=classes, sample_weight=sample_weight, X_val=X_val, y_val=y_val)
 
     def predict_proba(self, X: Any) -> Any:
         """Class probabilities, shape (n_samples, n_classes), columns in ``classes_`` order."""
@@ -126,13 +131,14 @@ class BpnnRegressor(RegressorMixin, _BpnnBase):
         tags.target_tags.multi_output = True  # y of shape (n_samples, n_outputs) is learnt jointly
         return tags
 
-    def fit(self, X: Any, y: Any) -> BpnnRegressor:
-        """Train on X (n_samples, n_features) and targets y (n_samples,) or (n_samples, n_outputs); returns self."""
-        return self._fit(X, y, partial=False)
+    def fit(self, X: Any, y: Any, sample_weight: Any = None, X_val: Any = None, y_val: Any = None) -> BpnnRegressor:
+        """Train on X (n_samples, n_features) and targets y (n_samples,) or (n_samples, n_outputs); returns self.
+        ``sample_weight`` and ``X_val``/``y_val`` as for BpnnClassifier.fit."""
+        return self._fit(X, y, partial=False, sample_weight=sample_weight, X_val=X_val, y_val=y_val)
 
-    def partial_fit(self, X: Any, y: Any) -> BpnnRegressor:
-        """One epoch over (X, y), starting the model on the first call."""
-        return self._fit(X, y, partial=True)
+    def partial_fit(self, X: Any, y: Any, sample_weight: Any = None, X_val: Any = None, y_val: Any = None) -> BpnnRegressor:
+        """One epoch over (X, y), starting the model on the first call (early stopping as BpnnClassifier.partial_fit)."""
+        return self._fit(X, y, partial=True, sample_weight=sample_weight, X_val=X_val, y_val=y_val)
 
     def predict(self, X: Any) -> Any:
         """Predicted targets: shape (n_samples,) for one output, (n_samples, n_outputs) otherwise."""

@@ -78,7 +78,8 @@ def load_data(config: TrainConfig) -> Dataset:
 def prepare_data(config: TrainConfig, preprocessing: Preprocessing | None = None) -> PreparedData:
     """Load, split (seeded, stratified) and preprocess; fits standardization on the training split."""
     dataset = load_data(config)
-    splits = make_splits(dataset, config.val_fraction, config.test_fraction, seed=config.seed)
+    val_fraction = 0.0 if config.val_data is not None else config.val_fraction  # the user's own set replaces the share
+    splits = make_splits(dataset, val_fraction, config.test_fraction, seed=config.seed)
     if preprocessing is None:
         preprocessing = Preprocessing(config.standardize).fit(splits.train.X)
     if len(splits.test) == 0 or len(splits.train) == 0:
@@ -87,7 +88,18 @@ def prepare_data(config: TrainConfig, preprocessing: Preprocessing | None = None
             f"{len(splits.test)} to test on; change test_fraction or val_fraction", "test_fraction", "val_fraction"
         )
     apply = lambda s: None if s is None else Split(preprocessing.apply(s.X), s.labels)  # noqa: E731
-    return PreparedData(dataset, apply(splits.train), apply(splits.val), apply(splits.test), preprocessing, splits.train)
+    val = splits.val if config.val_data is None else load_validation(config.val_data, config.label_column, dataset)
+    return PreparedData(dataset, apply(splits.train), apply(val), apply(splits.test), preprocessing, splits.train)
+
+
+def load_validation(path: str, label_column: str | None, dataset: Dataset) -> Split:
+    """The user's validation set (``--val-data``), read like ``--data`` and scaled like the training data; its labels
+    re-indexed to the training data's classes (a subset is fine, an unknown class is one clear error)."""
+    from .data.userdata import check_compatible, load_user_data
+
+    val = load_user_data(path, label_column, dataset.image_shape, for_evaluation=True, pixel_scale=dataset.pixel_scale)
+    check_compatible(val, dataset.n_features, dataset.n_classes, dataset.image_shape, dataset.class_names)
+    return val.test if val.test is not None else Split(val.X, val.labels)
 
 
 def to_device(split: Split, backend: backends.Backend, dtype: str, n_classes: int) -> tuple[Any, Any]:
@@ -156,7 +168,8 @@ def _run_training(config: TrainConfig, resume: SavedModel | None, on_epoch: Any,
                 f"the model takes {network.sizes[0]} features but {config.dataset} has {data.dataset.n_features}"
             )
         trainer = Trainer(network, optimizer=config.optimizer, lr=config.lr, batch_size=config.batch_size, l2=config.l2,
-                          l1=config.l1, seed=config.seed, comm=comm)  # fmt: skip
+                          l1=config.l1, seed=config.seed, comm=comm, dropout=config.dropout, input_dropout=config.input_dropout,
+                          max_norm=config.max_norm)  # fmt: skip
         if resume:
             _restore(trainer, resume)
         seconds = _fit(trainer, data, config, backend, (on_epoch, on_batch), log_every)
@@ -195,12 +208,25 @@ def _fit(trainer: Trainer, data: PreparedData, config: TrainConfig, backend: bac
     try:
         trainer.fit(X, Y, epochs=config.epochs, validation=validation, early_stopping=config.early_stopping or None,
                     on_epoch=after_epoch, on_batch=on_batch, log_every=log_every,
-                    epoch_inputs=augmented_inputs(config, data, backend))  # fmt: skip
+                    epoch_inputs=augmented_inputs(config, data, backend),
+                    sample_weight=class_weights(config.class_weight, data.train.labels, n_classes, backend,
+                                                config.dtype))  # fmt: skip
     except DivergenceError as exc:
         if out is not None and trainer.history.records:  # saved after every good epoch
             raise DivergenceError(f"{exc}; the last good checkpoint (epoch {trainer.epoch}) is in {out}") from None
         raise
     return time.perf_counter() - started
+
+
+def class_weights(class_weight: Any, labels: Any, n_classes: int, backend: backends.Backend, dtype: str) -> Any:
+    """Per-row weights on the device for ``class_weight`` ('balanced': n / (classes x count), scikit-learn's rule,
+    over the classes present), or None."""
+    if class_weight is None:
+        return None
+    counts = np.bincount(labels, minlength=n_classes).astype(np.float64)
+    present = counts > 0
+    per_class = np.where(present, len(labels) / (present.sum() * np.maximum(counts, 1)), 0.0)
+    return backend.asarray(per_class[labels], dtype)
 
 
 AUTO_AUGMENT = "light"  # measured on mnist5k (scripts/results/mnist5k_study.md): +1.2 points on held-out digits

@@ -234,6 +234,14 @@ class Kernels:
         delta *= factor
         return delta
 
+    # ------------------------------------------------------------------ dropout
+    def dropout(self, a: Any, keep: Any, scale: float, out: Any = None) -> Any:
+        """a * (keep * scale): inverted dropout with a boolean ``keep`` mask, scale = 1/(1 - rate); into ``out``
+        where given (``out`` may be ``a``). The backward pass is the same product on the delta."""
+        factor = self._astype(keep, a.dtype, "keep")
+        factor *= scale
+        return self._ew("multiply", a, factor, out=out)
+
     # ------------------------------------------------------------------ costs with their output delta
     def cost_and_delta(self, cost: Any, z: Any, y: Any, out: Any = None, scale: float | None = None,
                        totals: Totals | None = None) -> tuple[Any, Any]:  # fmt: skip
@@ -276,6 +284,20 @@ class Kernels:
         delta -= y
         return value, delta
 
+    def weighted_cost_and_delta(self, cost: Any, z: Any, y: Any, weights: Any, out: Any = None, scale: float | None = None,
+                                totals: Totals | None = None) -> tuple[Any, Any]:  # fmt: skip
+        """``cost_and_delta`` with a weight per row: cost sum(w_i loss_i)/m and delta_i w_i (x scale).
+
+        The per-row losses come from ``cost.row_losses`` (output layer only, cheap); the unweighted delta is the
+        cost's own kernel, then scaled by w per row."""
+        value, delta = self.cost_and_delta(cost, z, y, out, scale, None)
+        w = self.xp.reshape(weights, (-1, 1))
+        delta *= w
+        value = self.xp.sum(cost.row_losses(z, y, self.xp) * weights) / z.shape[0]
+        if totals is not None:
+            self.count_batch(totals, cost, value, z, y)
+        return value, delta
+
     # ------------------------------------------------------------------ epoch sums on the device
     def epoch_totals(self, dtype: Any, device: Any) -> Totals:
         """Zeroed running sums for one epoch: the cost in the network's dtype, the correct count as int64."""
@@ -303,6 +325,14 @@ class Kernels:
         if penalty.l1:
             g = xp.where(mask, g + xp.sign(p) * penalty.l1, g)
         return g
+
+    def max_norm(self, w: Any, limit: float) -> None:
+        """Rescale, in place, each column of ``w`` (a hidden unit's incoming weights) whose L2 norm exceeds ``limit``
+        to norm ``limit``: w[:, j] *= min(1, limit / ||w[:, j]||) (the max-norm constraint of dropout nets)."""
+        xp = self.xp
+        norms = xp.sqrt(xp.sum(w * w, axis=0))
+        factor = limit / xp.maximum(norms, limit)  # 1 where the norm is within the limit
+        w *= factor
 
     def sgd(self, p: Any, g: Any, lr: float, penalty: Any = None) -> None:
         """p -= lr g."""

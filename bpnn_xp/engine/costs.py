@@ -64,6 +64,10 @@ class Cost:
         """(mean cost, per-sample delta) through ``kernels``, the delta into ``out`` where they can."""
         raise NotImplementedError
 
+    def row_losses(self, z: Any, y: Any, xp: Any = None) -> Any:
+        """The loss of each row (shape (m,)), whose mean is ``fn``: what sample weights multiply."""
+        raise NotImplementedError
+
     def __repr__(self) -> str:
         return self.name
 
@@ -79,6 +83,12 @@ class SoftmaxCrossEntropy(Cost):
     def on_kernels(self, kernels: Any, z: Any, y: Any, out: Any = None) -> tuple[Any, Any]:
         return kernels.softmax_xent(z, y, out)
 
+    def row_losses(self, z: Any, y: Any, xp: Any = None) -> Any:
+        xp = xp or array_namespace(z)
+        shifted = z - xp.max(z, axis=1, keepdims=True)
+        total = xp.sum(xp.exp(shifted), axis=1)
+        return xp.log(total) * xp.sum(y, axis=1) - xp.sum(shifted * y, axis=1)
+
 
 class SigmoidCrossEntropy(Cost):
     """Sigmoid outputs + binary (multi-label) cross-entropy, the course notes' J(Theta).
@@ -92,6 +102,11 @@ class SigmoidCrossEntropy(Cost):
 
     def on_kernels(self, kernels: Any, z: Any, y: Any, out: Any = None) -> tuple[Any, Any]:
         return kernels.sigmoid_xent(z, y, out)
+
+    def row_losses(self, z: Any, y: Any, xp: Any = None) -> Any:
+        xp = xp or array_namespace(z)
+        softplus = xp.maximum(z, 0.0) + xp.log1p(xp.exp(-xp.abs(z)))
+        return xp.sum(softplus - y * z, axis=1)
 
     def classes(self, z: Any, xp: Any = None) -> Any:
         """sigmoid(z) > 0.5 is z > 0: no activation needed."""
@@ -112,6 +127,11 @@ class MeanSquaredError(Cost):
         error = a - y
         cost = kernels.xp.sum(error * error) * (0.5 / z.shape[0])
         return cost, self.output.backward(kernels, z, a, error)
+
+    def row_losses(self, z: Any, y: Any, xp: Any = None) -> Any:
+        xp = xp or array_namespace(z)
+        error = self.output.fn(z, xp) - y
+        return xp.sum(error * error, axis=1) * 0.5
 
     def __repr__(self) -> str:
         return f"mse({self.output.name})"

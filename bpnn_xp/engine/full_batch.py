@@ -44,12 +44,15 @@ def shard_bounds(n: int, rank: int, size: int) -> tuple[int, int]:
 class _Objective:
     """Cost and flat gradient of a network at a host parameter vector; counts evaluations."""
 
-    def __init__(self, network: Any, X: Any, Y: Any, l2: float, l1: float, comm: Any = None) -> None:
+    def __init__(self, network: Any, X: Any, Y: Any, l2: float, l1: float, comm: Any = None, row_weights: Any = None,
+                 penalty_n: float | None = None) -> None:  # fmt: skip
         self.network, self.l2, self.l1 = network, l2, l1
         self.comm = comm if comm is not None else SingleProcess()
         self.n = X.shape[0]
+        self.penalty_n = penalty_n or self.n  # the sum of the sample weights in a weighted fit
         start, stop = shard_bounds(self.n, self.comm.rank, self.comm.size)
         self.X, self.Y = (X, Y) if self.comm.size == 1 else (X[start:stop, ...], Y[start:stop, ...])
+        self.w = row_weights if row_weights is None or self.comm.size == 1 else row_weights[start:stop]
         self.evaluations = 0
         self.last_cost = float("nan")
         self.workspace = network.kernels.workspace()  # each evaluation's temporaries, reused by the next
@@ -62,7 +65,8 @@ class _Objective:
     def __call__(self, theta: Any) -> tuple[float, Any]:
         self.load(theta)
         if self.comm.size == 1:
-            cost, grads = self.network.backprop(self.X, self.Y, l2=self.l2, l1=self.l1, workspace=self.workspace)
+            cost, grads = self.network.backprop(self.X, self.Y, self.l2, self.l1, self.penalty_n, self.workspace,
+                                                row_weights=self.w)
             packed = getattr(grads, "flat", None)  # the workspace's gradient buffer: astype below copies it
             gradient = backends.to_numpy(packed if packed is not None else self.network.flatten(grads))
         else:
@@ -78,7 +82,8 @@ class _Objective:
             if m == 0:  # more ranks than rows: this rank adds nothing
                 buffer = xp.zeros((network.n_params + 1,), dtype=network.dtype, device=network.device)
             else:
-                cost, grads = network.backprop(self.X, self.Y, l2=self.l2, l1=self.l1, n=self.n, workspace=self.workspace)
+                cost, grads = network.backprop(self.X, self.Y, self.l2, self.l1, self.penalty_n, self.workspace,
+                                               row_weights=self.w)
                 cost = xp.asarray(cost, dtype=network.dtype, device=network.device)
                 buffer = xp.concat([network.flatten(grads), xp.reshape(cost, (1,))])
                 buffer *= m / self.n  # the penalty's share too: the weights sum to 1 over the ranks
@@ -97,17 +102,20 @@ def minimize(
     l1: float = 0.0,
     callback: Callable[[int, float], None] | None = None,
     comm: Any = None,
+    row_weights: Any = None,
+    penalty_n: float | None = None,
 ) -> MinimizeResult:
     """Train ``network`` in place on the full batch (X, Y) with a scipy method; returns a summary.
 
     ``max_iter`` bounds iterations for L-BFGS-B and CG; scipy's TNC has no iteration limit, so
     there it bounds cost evaluations (its ``maxfun``), as in the course notes. With a communicator
     of several ranks (``backends.distributed``), the cost and gradient are summed over the ranks.
+    ``row_weights`` (mean 1 over the rows) weight each row's loss; the penalty is divided by ``penalty_n`` (default n).
     """
     import scipy.optimize
 
     key = canonical_name("scipy method", method, METHODS, ALIASES)
-    objective = _Objective(network, X, Y, l2, l1, comm)
+    objective = _Objective(network, X, Y, l2, l1, comm, row_weights, penalty_n)
     history: list[float] = []
 
     def on_iteration(theta: Any) -> None:

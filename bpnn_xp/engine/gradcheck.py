@@ -13,19 +13,23 @@ from typing import Any
 from array_api_compat import array_namespace
 
 from .. import backends
+from .dropout import Masks
 from .network import Network
 
 
-def numerical_gradient(network: Network, X: Any, Y: Any, l2: float = 0.0, l1: float = 0.0, eps: float = 1e-5) -> Any:
+def numerical_gradient(network: Network, X: Any, Y: Any, l2: float = 0.0, l1: float = 0.0, eps: float = 1e-5,
+                       masks: Masks | None = None, row_weights: Any = None) -> Any:  # fmt: skip
     """Central-difference gradient of the cost, as a flat vector on the network's device.
 
-    One pair of cost evaluations per parameter (each vectorized over the batch): for small networks.
+    One pair of cost evaluations per parameter (each vectorized over the batch): for small networks. ``masks``
+    (fixed dropout masks) and ``row_weights`` (a weight per row) enter the cost as in training.
     """
     with backends.device_context(network.weights[0]):
-        return _central_differences(network, X, Y, l2, l1, eps)
+        return _central_differences(network, X, Y, l2, l1, eps, masks, row_weights)
 
 
-def _central_differences(network: Network, X: Any, Y: Any, l2: float, l1: float, eps: float) -> Any:
+def _central_differences(network: Network, X: Any, Y: Any, l2: float, l1: float, eps: float, masks: Masks | None,
+                         row_weights: Any) -> Any:  # fmt: skip
     xp = network.xp
     probe = network.copy()
     theta = network.flatten()
@@ -34,11 +38,11 @@ def _central_differences(network: Network, X: Any, Y: Any, l2: float, l1: float,
         plus = xp.asarray(theta, copy=True)
         plus[i] += eps
         probe.load_flat(plus)
-        cost_plus = probe.cost(X, Y, l2, l1)
+        cost_plus = probe.cost(X, Y, l2, l1, masks=masks, row_weights=row_weights)
         minus = xp.asarray(theta, copy=True)
         minus[i] -= eps
         probe.load_flat(minus)
-        cost_minus = probe.cost(X, Y, l2, l1)
+        cost_minus = probe.cost(X, Y, l2, l1, masks=masks, row_weights=row_weights)
         values.append(xp.reshape((cost_plus - cost_minus) / (2.0 * eps), (1,)))
     return xp.concat(values)
 
@@ -51,8 +55,11 @@ def relative_difference(a: Any, b: Any) -> float:
     return diff / scale if scale else 0.0
 
 
-def gradient_check(network: Network, X: Any, Y: Any, l2: float = 0.0, l1: float = 0.0, eps: float = 1e-5) -> float:
-    """Relative difference between the numerical and the backprop gradient of ``network`` on (X, Y)."""
+def gradient_check(network: Network, X: Any, Y: Any, l2: float = 0.0, l1: float = 0.0, eps: float = 1e-5,
+                   masks: Masks | None = None, row_weights: Any = None) -> float:  # fmt: skip
+    """Relative difference between the numerical and the backprop gradient of ``network`` on (X, Y), with fixed
+    dropout ``masks`` and per-row ``row_weights`` when given."""
     with backends.device_context(network.weights[0]):  # the difference and norms allocate on the current GPU
-        _, grads = network.backprop(X, Y, l2=l2, l1=l1)
-        return relative_difference(numerical_gradient(network, X, Y, l2, l1, eps), network.flatten(grads))
+        _, grads = network.backprop(X, Y, l2=l2, l1=l1, masks=masks, row_weights=row_weights)
+        numerical = numerical_gradient(network, X, Y, l2, l1, eps, masks, row_weights)
+        return relative_difference(numerical, network.flatten(grads))

@@ -32,6 +32,7 @@ from ..backends.kernels import FlatViews, PenaltyFold, Totals, Workspace, buffer
 from ..errors import BpnnValueError
 from .activations import Activation, get_activation
 from .costs import Cost, get_cost
+from .dropout import Masks
 from .initializers import get_initializer
 
 Method = TypeVar("Method", bound=Callable[..., Any])
@@ -196,25 +197,39 @@ class Network:
         return Network(moved[0::2], moved[1::2], self.activations, self.cost_function, self.fast)
 
     # ------------------------------------------------------------------ forward
-    def _forward(self, X: Any, record: bool, workspace: Workspace | None = None) -> tuple[Any, list[Any], list[Any]]:
-        """The one forward loop: (logits z_L, hidden z's, [X, hidden a's]); lists filled if ``record``.
+    def _forward(self, X: Any, record: bool, workspace: Workspace | None = None,
+                 masks: Masks | None = None) -> tuple[Any, list[Any], list[Any], list[Any]]:  # fmt: skip
+        """The one forward loop: (logits z_L, hidden z's, [X, hidden a's] as the next layer sees them, the same
+        before dropout); lists filled if ``record``. ``masks``: inverted dropout on the inputs and hidden outputs.
 
         With a ``workspace`` the z's and a's are written into its buffers (see ``forward_backward``).
         """
         zs: list[Any] = []
-        activations: list[Any] = [X]
         a, last, kernels = X, len(self._weights) - 1, self.kernels
+        a = self._drop(masks, 0, a, workspace)
+        activations: list[Any] = [a]
+        raw: list[Any] = [X]
         for i, (w, b) in enumerate(zip(self._weights, self._biases)):
             shape, dtype = (X.shape[0], w.shape[1]), self.xp.result_type(a.dtype, w.dtype)
             z = kernels.matmul_into(buffer_for(workspace, ("z", i), shape, dtype), a, w)
             if i == last:
                 z += b
-                return z, zs, activations
+                return z, zs, activations, raw
             a = kernels.bias_activation(z, b, self.activations[i], buffer_for(workspace, ("a", i), shape, dtype))
             if record:
                 zs.append(z)
+                raw.append(a)
+            a = self._drop(masks, i + 1, a, workspace)
+            if record:
                 activations.append(a)
         raise AssertionError("unreachable: a network has at least one layer")
+
+    def _drop(self, masks: Masks | None, layer: int, a: Any, workspace: Workspace | None) -> Any:
+        """a with the dropout of activation ``layer`` (0 = inputs) applied into a new buffer, or a itself."""
+        keep = None if masks is None else masks.keep[layer]
+        if keep is None:
+            return a
+        return self.kernels.dropout(a, keep, masks.scales[layer], buffer_for(workspace, ("dropped", layer), a.shape, a.dtype))
 
     @on_network_device
     def logits(self, X: Any) -> Any:
@@ -233,13 +248,19 @@ class Network:
 
     # ------------------------------------------------------------------ cost and gradients
     @on_network_device
-    def cost(self, X: Any, Y: Any, l2: float = 0.0, l1: float = 0.0, n: int | None = None) -> Any:
-        """Mean cost plus penalties, as a 0-d array on the device (no host sync)."""
-        data_cost = self.cost_function.fn(self._forward(X, record=False)[0], Y, self.xp)
+    def cost(self, X: Any, Y: Any, l2: float = 0.0, l1: float = 0.0, n: float | None = None, masks: Masks | None = None,
+             row_weights: Any = None) -> Any:  # fmt: skip
+        """Mean cost plus penalties, as a 0-d array on the device (no host sync); with fixed dropout ``masks`` and
+        ``row_weights`` (the mean of w_i loss_i) when given, as ``forward_backward`` computes it."""
+        logits = self._forward(X, False, None, masks)[0]
+        if row_weights is None:
+            data_cost = self.cost_function.fn(logits, Y, self.xp)
+        else:
+            data_cost = self.xp.sum(self.cost_function.row_losses(logits, Y, self.xp) * row_weights) / X.shape[0]
         return data_cost + self.penalty(l2, l1, n or X.shape[0])
 
     @on_network_device
-    def penalty(self, l2: float = 0.0, l1: float = 0.0, n: int = 1) -> Any:
+    def penalty(self, l2: float = 0.0, l1: float = 0.0, n: float = 1) -> Any:
         """l2/(2n) sum W^2 + l1/n sum |W| over weights only (biases are not penalized)."""
         xp = self.xp
         total = xp.zeros((), dtype=self.dtype, device=self.device)
@@ -251,7 +272,8 @@ class Network:
         return total
 
     def backprop(
-        self, X: Any, Y: Any, l2: float = 0.0, l1: float = 0.0, n: int | None = None, workspace: Workspace | None = None
+        self, X: Any, Y: Any, l2: float = 0.0, l1: float = 0.0, n: float | None = None, workspace: Workspace | None = None,
+        masks: Masks | None = None, row_weights: Any = None,
     ) -> tuple[Any, list[Any]]:
         """(cost, gradients) for the batch (X, Y), gradients in ``params`` order.
 
@@ -259,13 +281,13 @@ class Network:
         it defaults to the batch size, which is right for full-batch training. ``workspace``: see
         ``forward_backward``.
         """
-        cost, grads, _ = self.forward_backward(X, Y, l2, l1, n, workspace)
+        cost, grads, _ = self.forward_backward(X, Y, l2, l1, n, workspace, masks=masks, row_weights=row_weights)
         return cost, grads
 
     @on_network_device
     def forward_backward(
-        self, X: Any, Y: Any, l2: float = 0.0, l1: float = 0.0, n: int | None = None, workspace: Workspace | None = None,
-        totals: Totals | None = None, penalty_cost: bool = True,
+        self, X: Any, Y: Any, l2: float = 0.0, l1: float = 0.0, n: float | None = None, workspace: Workspace | None = None,
+        totals: Totals | None = None, penalty_cost: bool = True, masks: Masks | None = None, row_weights: Any = None,
     ) -> tuple[Any, list[Any], Any]:
         """``backprop`` that also returns the output logits z_L (for accuracy without a second pass).
 
@@ -274,11 +296,16 @@ class Network:
         done with one call's results before it makes the next (the Trainer is). Same numbers either way.
         ``totals`` (``kernels.epoch_totals``) gets the batch's cost sum and correct count added on the device;
         ``penalty_cost=False`` leaves the penalty out of the returned cost (the Trainer adds it once per epoch).
+        ``masks`` (engine.dropout.Masks): inverted dropout, the same masks scaling the backward deltas.
+        ``row_weights``: a weight per row; the cost is then mean(w_i loss_i) and each row's delta is scaled by w_i.
         """
         kernels, m = self.kernels, X.shape[0]
-        logits, zs, activations = self._forward(X, True, workspace)
+        logits, zs, activations, raw = self._forward(X, True, workspace, masks)
         delta_out = buffer_for(workspace, "delta", logits.shape, logits.dtype)  # delta x 1/m once, not every gradient
-        cost, delta = kernels.cost_and_delta(self.cost_function, logits, Y, delta_out, scale=1.0 / m, totals=totals)
+        if row_weights is None:
+            cost, delta = kernels.cost_and_delta(self.cost_function, logits, Y, delta_out, scale=1.0 / m, totals=totals)
+        else:
+            cost, delta = kernels.weighted_cost_and_delta(self.cost_function, logits, Y, row_weights, delta_out, 1.0 / m, totals)
         grads = self._new_gradients(workspace)
         for i in range(len(self._weights) - 1, -1, -1):
             grads[2 * i] = kernels.matmul_into(grads[2 * i], activations[i].T, delta)
@@ -286,7 +313,10 @@ class Network:
             if i > 0:  # no delta is needed for the input layer
                 w = self._weights[i]
                 delta = kernels.matmul_into(buffer_for(workspace, ("delta", i), (m, w.shape[0]), delta.dtype), delta, w.T)
-                delta = kernels.activation_backward(self.activations[i - 1], zs[i - 1], activations[i], delta)
+                keep = None if masks is None else masks.keep[i]
+                if keep is not None:  # a dropped unit passes no gradient back; a kept one its 1/(1 - rate) share
+                    delta = kernels.dropout(delta, keep, masks.scales[i], delta)
+                delta = kernels.activation_backward(self.activations[i - 1], zs[i - 1], raw[i], delta)
         if l2 or l1:
             if penalty_cost:
                 cost = cost + self.penalty(l2, l1, n or m)

@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -32,6 +32,7 @@ from .. import backends, checks
 from ..backends.distributed import SingleProcess
 from ..backends.kernels import Totals, Workspace, buffer_for
 from ..errors import BpnnTypeError, BpnnValueError, DeviceError, DivergenceError, SettingError
+from .dropout import Dropout, Masks, check_rates
 from .full_batch import minimize, shard_bounds
 from .network import PREDICT_BATCH, Network, row_batches
 from .optimizers import Optimizer, canonical_optimizer_name, get_optimizer, is_full_batch_method
@@ -123,6 +124,9 @@ class Trainer:
         l1: float = 0.0,
         seed: Any = 0,
         comm: Any = None,
+        dropout: float | Sequence[float] | None = None,
+        input_dropout: float = 0.0,
+        max_norm: float | None = None,
     ) -> None:
         self.network = network
         self.comm = comm if comm is not None else SingleProcess()  # backends.distributed: SingleProcess or MPIComm
@@ -140,6 +144,12 @@ class Trainer:
         self.l2 = _non_negative("l2", l2)
         self.l1 = _non_negative("l1", l1)
         self.rng = backends.host_rng(seed)
+        rates = check_rates(dropout, len(network.sizes) - 2)
+        input_rate = check_rates(input_dropout, 1, "input_dropout")[0]
+        self.dropout = Dropout(rates, input_rate, self.rng.spawn(1)[0])  # its own stream: shuffling stays as it was
+        self.max_norm = None if max_norm is None else _positive_number("max_norm", max_norm)
+        self._row_weights: Any = None  # the training rows' weights during a fit (mean 1), or None
+        self._penalty_n: float | None = None  # what the penalty is divided by: n, or the sum of the sample weights
         self.epoch = 0
         self.history = History()
         self.last_minimize: Any = None  # scipy's summary after a full-batch fit
@@ -159,6 +169,7 @@ class Trainer:
         log_every: int = 0,
         epoch_inputs: Callable[[int], Any] | None = None,
         stopping: StoppingPolicy | None = None,
+        sample_weight: Any = None,
     ) -> History:
         """Train for ``epochs`` more epochs (iterations for scipy methods) on device arrays (X, Y).
 
@@ -168,6 +179,10 @@ class Trainer:
         before each minibatch epoch with the number of the epoch about to run and returns the X to
         train on in it (same shape and row order as X, e.g. augmented images; Y is unchanged).
         ``stopping`` is any other stopping policy (engine.stopping), asked after every minibatch epoch.
+        ``sample_weight`` (a vector on the network's device, >= 0, not all 0) makes the cost the weighted mean
+        sum(w_i loss_i)/sum(w_i) and divides the penalty by sum(w_i) (scikit-learn's meaning: integer weights equal
+        repeated rows). A minibatch's rows carry w_i n/sum(w), so each step's gradient is an unbiased estimate of
+        the weighted mean's (scikit-learn divides by each batch's weight sum, which an all-zero batch makes 0).
 
         With a communicator of several ranks, every rank calls ``fit`` with the same data and
         arguments; an exception on one rank stops the whole job (no rank is left in a collective),
@@ -175,6 +190,7 @@ class Trainer:
         """
         with self.comm.guard(collective=(DivergenceError,)):
             check_training_data(self.network, X, Y)
+            self._row_weights, self._penalty_n = _normalized_weights(self.network, sample_weight, X.shape[0])
             epochs = _whole_number("epochs", epochs)
             stopper = self._early_stopping(early_stopping, validation)
             self.stopper = stopper  # the checkpointed one; another policy is the caller's
@@ -183,6 +199,9 @@ class Trainer:
             with backends.device_context(self.network.weights[0]):
                 self._sync_parameters()
                 if self.optimizer is None:
+                    if self.dropout.active or self.max_norm is not None:
+                        raise SettingError(f"dropout and max_norm change every step; {self.method} minimizes one fixed "
+                                           "full-batch cost: use a minibatch optimizer (adam, sgd...)", "dropout", "max_norm")
                     if epoch_inputs is not None:
                         raise BpnnValueError(
                             f"epoch_inputs (new inputs every epoch) needs a minibatch optimizer; {self.method} "
@@ -256,11 +275,13 @@ class Trainer:
     def _guarded_epoch(self, X: Any, Y: Any, on_batch: Any, log_every: int) -> EpochRecord:
         """One epoch; on a NaN/Inf cost, put back the parameters, counter and shuffling of the last good one."""
         last_good, rng_state = self.network.flatten(), self.rng.bit_generator.state
+        mask_state = self.dropout.rng.bit_generator.state
         record = self._run_epoch(X, Y, on_batch, log_every)
         if not math.isfinite(record.cost):
             self.network.load_flat(last_good)
             self.epoch -= 1
             self.rng.bit_generator.state = rng_state
+            self.dropout.rng.bit_generator.state = mask_state
             raise DivergenceError(
                 f"training diverged in epoch {record.epoch}: the cost became {record.cost}; "
                 f"the parameters of epoch {record.epoch - 1} were kept. Try a smaller learning rate "
@@ -271,6 +292,7 @@ class Trainer:
     def _finish_epoch(self, record: EpochRecord, n: int, validation: Any, on_epoch: Any) -> None:
         """Add validation metrics, keep the record and tell the caller."""
         if validation is not None:
+            n = self._penalty_n or n
             record.val_cost, record.val_accuracy = evaluate(self.network, *validation, l2=self.l2, l1=self.l1, n=n)
         self.history.records.append(record)
         if on_epoch is not None:
@@ -283,7 +305,7 @@ class Trainer:
         n_batches = math.ceil(n / batch)
         order = backends.from_host(self.rng.permutation(n), like=X)
         totals = network.kernels.epoch_totals(network.dtype, network.device)
-        penalty = network.penalty(self.l2, self.l1, n) if self.l2 or self.l1 else None  # the starting weights'
+        penalty = network.penalty(self.l2, self.l1, self._penalty_n or n) if self.l2 or self.l1 else None  # the starting weights'
         rank, size = self.comm.rank, self.comm.size
         self.epoch += 1
         started, mine = time.perf_counter(), 0
@@ -295,7 +317,9 @@ class Trainer:
             m = rows.shape[0]
             xb = network.kernels.take_rows(X, rows, buffer_for(self._workspace, "X", (m, *X.shape[1:]), X.dtype))
             yb = network.kernels.take_rows(Y, rows, buffer_for(self._workspace, "Y", (m, *Y.shape[1:]), Y.dtype))
-            self._step(xb, yb, n, global_rows, totals)
+            wb = None if self._row_weights is None else network.xp.take(self._row_weights, rows, axis=0)
+            masks = self.dropout.draw(global_rows, network.sizes[:-1], X, rank, size) if self.dropout.active else None
+            self._step(xb, yb, n, global_rows, totals, masks, wb)
             mine += m
             if on_batch is not None and log_every and ((b + 1) % log_every == 0 or b + 1 == n_batches):
                 seen, local = min((b + 1) * batch, n), max(mine, 1)  # with several ranks: this rank's rows
@@ -310,27 +334,40 @@ class Trainer:
             samples_per_second=n / max(seconds, 1e-9),
         )
 
-    def _step(self, xb: Any, yb: Any, n: int, global_rows: int, totals: Totals | None = None) -> None:
-        """One optimizer step on a batch (this rank's share of it); its cost and correct count go to ``totals``."""
-        network = self.network
+    def _step(self, xb: Any, yb: Any, n: int, global_rows: int, totals: Totals | None = None, masks: Masks | None = None,
+              wb: Any = None) -> None:  # fmt: skip
+        """One optimizer step on a batch (this rank's share of it); its cost and correct count go to ``totals``;
+        ``masks``: the batch's dropout, ``wb``: its rows' weights. Max-norm follows the step."""
+        network, n = self.network, self._penalty_n or n
         if self.comm.size > 1:
-            grads = self._reduced_gradients(xb, yb, n, global_rows, totals)
+            grads = self._reduced_gradients(xb, yb, n, global_rows, totals, masks, wb)
             self.optimizer.step(network.params, grads)
+            self._constrain()
             return
         folds = network.kernels.folds_penalty and network.flat is not None and self.optimizer.kernels is network.kernels
         fold = bool(self.l2 or self.l1) and folds
         l2, l1 = (0.0, 0.0) if fold else (self.l2, self.l1)
-        _, grads, _ = network.forward_backward(xb, yb, l2, l1, n, self._workspace, totals, penalty_cost=False)
+        _, grads, _ = network.forward_backward(xb, yb, l2, l1, n, self._workspace, totals, penalty_cost=False, masks=masks,
+                                               row_weights=wb)  # fmt: skip
         self.optimizer.step(network.params, grads, network.penalty_fold(self.l2, self.l1, n) if fold else None)
+        self._constrain()
 
-    def _reduced_gradients(self, xb: Any, yb: Any, n: int, global_rows: int, totals: Totals | None) -> list[Any]:
+    def _constrain(self) -> None:
+        """Max-norm: every hidden unit's incoming weight vector (a column of W) back to norm <= max_norm."""
+        if self.max_norm is not None:
+            for w in self.network.weights[:-1]:
+                self.network.kernels.max_norm(w, self.max_norm)
+
+    def _reduced_gradients(self, xb: Any, yb: Any, n: float, global_rows: int, totals: Totals | None, masks: Masks | None,
+                           wb: Any) -> list[Any]:  # fmt: skip
         """The global batch's mean gradient on every rank: shares weighted by rows, ONE allreduce of the flat buffer."""
         network, xp, m = self.network, self.network.xp, xb.shape[0]
         grads = None
         if m == 0:  # fewer rows in this batch than ranks: this rank adds nothing
             flat = xp.zeros((network.n_params,), dtype=network.dtype, device=network.device)
         else:
-            _, grads, _ = network.forward_backward(xb, yb, self.l2, self.l1, n, self._workspace, totals, penalty_cost=False)
+            _, grads, _ = network.forward_backward(xb, yb, self.l2, self.l1, n, self._workspace, totals, penalty_cost=False,
+                                                   masks=masks, row_weights=wb)  # fmt: skip
             flat = getattr(grads, "flat", None)
             if flat is None:
                 flat = network.flatten(grads)
@@ -362,9 +399,8 @@ class Trainer:
             self._finish_epoch(record, n, validation, on_epoch)
             started = time.perf_counter()
 
-        result = minimize(
-            self.network, X, Y, self.method, iterations, self.l2, self.l1, callback=record_iteration, comm=self.comm
-        )
+        result = minimize(self.network, X, Y, self.method, iterations, self.l2, self.l1, callback=record_iteration,
+                          comm=self.comm, row_weights=self._row_weights, penalty_n=self._penalty_n)  # fmt: skip
         self.last_minimize = result
         if not math.isfinite(result.cost):
             raise DivergenceError(f"{self.method} ended with cost {result.cost}; check the data for NaN/Inf")
@@ -387,6 +423,7 @@ class Trainer:
         return {
             "epoch": self.epoch,
             "rng_state": self.rng.bit_generator.state,
+            "mask_rng_state": self.dropout.rng.bit_generator.state,
             "history": self.history.to_dict(),
             "optimizer": self.optimizer.state_dict() if self.optimizer is not None else None,
             "early_stopping": self.stopper.state_dict() if self.stopper is not None else None,
@@ -402,6 +439,11 @@ class Trainer:
                 self.rng.bit_generator.state = saved["rng_state"]
             except (TypeError, ValueError, KeyError) as exc:
                 raise BpnnValueError(f"the saved random-number state is not usable ({exc})") from None
+        if saved.get("mask_rng_state") is not None:
+            try:
+                self.dropout.rng.bit_generator.state = saved["mask_rng_state"]
+            except (TypeError, ValueError, KeyError) as exc:
+                raise BpnnValueError(f"the saved dropout random-number state is not usable ({exc})") from None
         if self.optimizer is not None and saved.get("optimizer"):
             self.optimizer.load_state_dict(saved["optimizer"], self.network.params)
         self.history = History.from_dict(saved.get("history") or {})
@@ -486,6 +528,33 @@ def _host_float(value: Any) -> float:
 def _whole_number(what: str, value: Any) -> int:
     """A whole number >= 0 (NumPy integer scalars welcome), or a clear error."""
     return checks.whole(what, value, 0)
+
+
+def _positive_number(what: str, value: Any) -> float:
+    if isinstance(value, bool) or not checks.is_real(value) or float(value) <= 0:
+        raise BpnnValueError(f"{what} must be a positive number, got {value!r}")
+    return float(value)
+
+
+def _normalized_weights(network: Network, sample_weight: Any, n: int) -> tuple[Any, float | None]:
+    """(the weights scaled to mean 1, their sum) for a weighted fit, or (None, None); bad weights are one clear error."""
+    if sample_weight is None:
+        return None, None
+    xp = network.xp
+    try:
+        same = array_namespace(sample_weight) is xp and device_of(sample_weight) == network.device
+    except TypeError:
+        same = False
+    if not same:
+        raise DeviceError("sample_weight must be an array on the network's namespace and device; move it with Backend.asarray")
+    if tuple(sample_weight.shape) != (n,):
+        raise BpnnValueError(f"sample_weight must hold one number per training row ({n}), got shape {tuple(sample_weight.shape)}")
+    if not bool(xp.all(xp.isfinite(sample_weight))) or bool(xp.any(sample_weight < 0)):
+        raise BpnnValueError("sample_weight must be finite and >= 0")
+    total = float(xp.sum(sample_weight))
+    if total <= 0:
+        raise BpnnValueError("sample_weight is 0 for every row: nothing to train on; give some rows a positive weight")
+    return xp.astype(sample_weight * (n / total), network.dtype), total
 
 
 def _non_negative(what: str, value: float) -> float:

@@ -33,7 +33,13 @@ CASES: dict[str, tuple[str, Any, int, float, int]] = {
     "adam": ("adam", 50, 5, 0.05, 203),
     "momentum-batch1": ("momentum", 1, 2, 0.0, 41),
     "lbfgs": ("lbfgs", "full", 25, 0.05, 203),
+    "adam-dropout-weighted": ("adam", 50, 5, 0.05, 203),
+    "lbfgs-weighted": ("lbfgs", "full", 25, 0.05, 203),
 }
+# what a case adds to the Trainer: dropout (masks drawn for the global batch, each rank keeping its rows), max-norm;
+# and whether its rows carry sample weights (0 to 3, seeded)
+TRAINER_EXTRAS: dict[str, dict[str, Any]] = {"adam-dropout-weighted": {"dropout": 0.5, "input_dropout": 0.2, "max_norm": 1.0}}
+WEIGHTED = {"adam-dropout-weighted", "lbfgs-weighted"}
 
 
 def case_data(rows: int, seed: int = 7) -> tuple[Any, Any]:
@@ -52,8 +58,11 @@ def train_case(name: str, comm: Any = None, epoch_inputs: Any = None) -> tuple[n
     X, Y = case_data(rows)
     network = Network.create([6, 8, 3], activation="tanh", seed=3, dtype="float64")
     lr = None if optimizer == "lbfgs" else 0.02
-    trainer = Trainer(network, optimizer, lr, batch_size, l2=l2, seed=11, comm=comm)
-    history = trainer.fit(X, Y, epochs, epoch_inputs=epoch_inputs)
+    trainer = Trainer(network, optimizer, lr, batch_size, l2=l2, seed=11, comm=comm, **TRAINER_EXTRAS.get(name, {}))
+    weights = None
+    if name in WEIGHTED:
+        weights = backends.from_host(np.random.default_rng(5).integers(0, 4, rows).astype(np.float64), like=X)
+    history = trainer.fit(X, Y, epochs, epoch_inputs=epoch_inputs, sample_weight=weights)
     return backends.to_numpy(network.flatten()).astype(np.float64), [r.cost for r in history.records]
 
 

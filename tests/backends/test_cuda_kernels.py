@@ -72,6 +72,21 @@ def test_activation_backward_kernel_mirror_equals_the_reference_bit_for_bit(name
     assert np.array_equal(gpu, ref)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("in_place", [False, True], ids=["into out", "in place"])
+def test_dropout_kernel_mirror_equals_the_reference_bit_for_bit(dtype, in_place):
+    z, _, _ = _rng_arrays(dtype)
+    keep = np.random.default_rng(3).random(z.shape) >= 0.4
+    scale = 1.0 / 0.6
+    ref = REF.dropout(z.copy(), keep, scale)
+    a = z.copy()
+    out = a if in_place else np.full_like(z, np.nan)
+    mirror.run_elementwise(sources.DROPOUT, dtype, (a, keep, np.dtype(dtype).type(scale), out, np.int64(z.size)))
+    assert np.array_equal(out, ref) and out.dtype == dtype
+    got = CupyKernels(np_xp, lib=np, launch=mirror.launch).dropout(z.copy(), keep, scale)
+    assert np.array_equal(got, ref)
+
+
 # ---------------------------------------------------------------------- mirrors of the optimizer updates
 def _update(kernels_update, name, dtype, penalty, steps=4):
     """Parameters and state after ``steps`` updates; the mask marks weights (True) and biases (False)."""
@@ -213,6 +228,19 @@ def test_cupy_kernels_train_like_the_generic_path(optimizer, activation, l2, l1)
     for a, b in zip(*(r.records for r in runs)):
         assert a.accuracy == b.accuracy
         np.testing.assert_allclose(a.cost, b.cost, rtol=1e-5)
+
+
+def test_cupy_kernels_train_with_dropout_and_max_norm_like_the_generic_path():
+    """Masks come from the host stream, so the fused path (dropout kernel) and the generic one see the same masks."""
+    X, Y = _data(200, 12, 4)
+    fused, generic = _counted_network([12, 16, 8, 4], "relu"), _counted_network([12, 16, 8, 4], "relu", fast=False)
+    for net in (fused, generic):
+        Trainer(net, "adam", lr=0.01, batch_size=32, l2=0.1, seed=4, dropout=[0.5, 0.2], input_dropout=0.1,
+                max_norm=1.0).fit(X, Y, epochs=3)  # fmt: skip
+    np.testing.assert_allclose(fused.flatten(), generic.flatten(), rtol=2e-5, atol=2e-6)
+    plain = _counted_network([12, 16, 8, 4], "relu")
+    Trainer(plain, "adam", lr=0.01, batch_size=32, l2=0.1, seed=4).fit(X, Y, epochs=3)
+    assert not np.allclose(plain.flatten(), fused.flatten(), atol=1e-3), "dropout changed the training"
 
 
 def calls_per_step(fast: bool, l2: float = 0.0) -> tuple[float, dict[str, float]]:

@@ -283,3 +283,58 @@ def test_fast_updates_flush_subnormal_state_to_zero_and_stay_next_to_the_referen
         assert np.max(np.abs(p - ref_p)) <= 0.01 * 1e-30  # lr * 1e-30
     (p_numpy, s_numpy), (p_numba, s_numba) = results["NumpyKernels"], results["NumbaKernels"]
     assert all(np.array_equal(a, b) for a, b in zip([p_numpy, *s_numpy], [p_numba, *s_numba]))  # the fast paths agree
+
+
+# ---------------------------------------------------------------------- dropout and max-norm
+@pytest.mark.parametrize("cls", FAST)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("into", ["new", "buffer", "in place"])
+def test_dropout_equals_the_reference_bit_for_bit(cls, dtype, into):
+    """a * (keep * scale), the same multiplication everywhere: new array, a given buffer, or a itself (the backward)."""
+    a, _ = _layer(dtype)
+    keep = np.random.default_rng(2).random(a.shape) >= 0.3
+    scale = 1.0 / 0.7
+    expected = Kernels(np).dropout(a.copy(), keep, scale)
+    target = a.copy()
+    out = {"new": None, "buffer": np.full_like(a, np.nan), "in place": target}[into]
+    got = cls(np).dropout(target, keep, scale, out)
+    _compare(got, expected, exact=True)
+    assert (got is out) if out is not None else True
+    assert np.all(got[~keep] == 0) and np.array_equal(got[keep], (a * dtype(scale))[keep])
+
+
+def _max_norm_closed_form(w, c):
+    """Each column scaled to norm min(||col||, c), in float64."""
+    w64 = w.astype(np.float64)
+    norms = np.linalg.norm(w64, axis=0)
+    return w64 * np.where(norms > c, c / np.where(norms > 0, norms, 1.0), 1.0)
+
+
+@pytest.mark.parametrize("cls", [Kernels, *FAST])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_max_norm_against_the_closed_form(cls, dtype):
+    """Columns over the limit end at norm c, the others (and a zero column) are unchanged."""
+    rng = np.random.default_rng(5)
+    w = rng.normal(size=(40, 9)).astype(dtype)
+    w[:, 0] *= 0.01  # well inside the limit
+    w[:, 1] = 0.0
+    w[:, 2] *= 10.0  # far outside
+    before = w.copy()
+    cls(np).max_norm(w, 3.0)
+    np.testing.assert_allclose(w, _max_norm_closed_form(before, 3.0), rtol=RTOL[dtype] * 10, atol=0)
+    norms = np.linalg.norm(w.astype(np.float64), axis=0)
+    assert np.all(norms <= 3.0 * (1 + 1e-6)) and norms[2] == pytest.approx(3.0, rel=1e-6)
+    inside = np.linalg.norm(before.astype(np.float64), axis=0) <= 3.0
+    assert np.array_equal(w[:, inside], before[:, inside])
+
+
+@pytest.mark.parametrize("cls", FAST)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_fast_max_norm_equals_the_reference_bit_for_bit(cls, dtype):
+    """NumPy's and numba's max-norm do the reference's operations in its order (rows summed in turn)."""
+    w = np.random.default_rng(6).normal(scale=0.6, size=(300, 50)).astype(dtype)
+    fast, ref = w.copy(), w.copy()
+    cls(np).max_norm(fast, 3.0)
+    Kernels(np).max_norm(ref, 3.0)
+    assert not np.array_equal(ref, w), "some columns were over the limit"
+    _compare(fast, ref, exact=True)

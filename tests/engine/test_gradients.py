@@ -93,3 +93,70 @@ def test_softmax_delta_is_exact_for_targets_that_do_not_sum_to_one(backend):
     X, _ = random_problem(backend, [3, 5, 4], m=6, seed=5)
     Y = backend.asarray(np.random.default_rng(6).uniform(0, 2, size=(6, 4)), "float64")
     assert gradient_check(net, X, Y) < 1e-9
+
+
+# ---------------------------------------------------------------------- dropout (a fixed mask) and weighted costs
+def _fixed_masks(backend, sizes, m, rates, seed=11):
+    """Masks drawn by the training code's own Dropout, held fixed for the central differences."""
+    import numpy as np
+
+    from bpnn_xp.engine.dropout import Dropout
+
+    like = backend.asarray(np.zeros(1), "float64")
+    return Dropout(rates[1:], rates[0], np.random.default_rng(seed)).draw(m, sizes[:-1], like)
+
+
+@pytest.mark.parametrize("cost_name,output", COST_CASES, ids=[f"{c}-{o}" if o else c for c, o in COST_CASES])
+@pytest.mark.parametrize("activation", ["sigmoid", "tanh", "relu"])
+def test_gradient_check_with_a_fixed_dropout_mask(backend, activation, cost_name, output):
+    """Inverted dropout on the inputs and both hidden layers: backprop equals the central differences of the
+    masked cost (the same masks in every evaluation), with a penalty."""
+    net = random_network(backend, SIZES, activation, make_cost(cost_name, output), seed=3)
+    X, Y = random_problem(backend, SIZES, m=7, seed=4, multilabel=cost_name != "softmax_cross_entropy")
+    masks = _fixed_masks(backend, SIZES, 7, [0.3, 0.5, 0.25])
+    kept = sum(int(backend.xp.sum(backend.xp.astype(k, backend.xp.int64))) for k in masks.keep)
+    assert 0 < kept < 7 * sum(SIZES[:-1]), "the masks drop some units and keep others"
+    difference = gradient_check(net, X, Y, l2=0.4, masks=masks)
+    assert difference < 1e-9, f"relative difference {difference:.3e}"
+
+
+def test_dropout_changes_the_gradient_and_no_mask_is_the_plain_gradient(backend):
+    """The check could fail: a mask changes backprop's gradient, and all-kept masks with rate 0 give the plain one."""
+    net = random_network(backend, SIZES, "tanh", seed=3)
+    X, Y = random_problem(backend, SIZES, m=7, seed=4)
+    _, plain = net.backprop(X, Y)
+    _, dropped = net.backprop(X, Y, masks=_fixed_masks(backend, SIZES, 7, [0.0, 0.5, 0.5]))
+    _, none = net.backprop(X, Y, masks=_fixed_masks(backend, SIZES, 7, [0.0, 0.0, 0.0]))
+    xp = net.xp
+    assert float(xp.max(xp.abs(net.flatten(plain) - net.flatten(dropped)))) > 1e-3
+    assert bool(xp.all(net.flatten(plain) == net.flatten(none)))
+
+
+@pytest.mark.parametrize("cost_name,output", COST_CASES, ids=[f"{c}-{o}" if o else c for c, o in COST_CASES])
+def test_gradient_check_of_the_weighted_cost(backend, cost_name, output):
+    """mean(w_i loss_i) + penalty: backprop against central differences, zero weights included."""
+    import numpy as np
+
+    net = random_network(backend, SIZES, "tanh", make_cost(cost_name, output), seed=3)
+    X, Y = random_problem(backend, SIZES, m=7, seed=4, multilabel=cost_name != "softmax_cross_entropy")
+    weights = backend.asarray(np.array([0.0, 2.0, 0.5, 1.0, 3.0, 0.0, 1.5]), "float64")
+    difference = gradient_check(net, X, Y, l2=0.3, row_weights=weights)
+    assert difference < 1e-9, f"relative difference {difference:.3e}"
+
+
+def test_integer_weights_give_the_cost_and_gradient_of_repeated_rows(backend):
+    """Closed form: weights (2, 0, 1, 3) with the mean-one scaling the Trainer uses equal the rows repeated."""
+    import numpy as np
+
+    from bpnn_xp.backends import to_numpy
+
+    net = random_network(backend, SIZES, "relu", seed=3)
+    X, Y = random_problem(backend, SIZES, m=4, seed=4)
+    counts = np.array([2, 0, 1, 3])
+    w = backend.asarray(counts * (4 / counts.sum()), "float64")
+    rows = np.repeat(np.arange(4), counts)
+    Xr, Yr = (backend.asarray(to_numpy(a)[rows], "float64") for a in (X, Y))
+    cost_w, grads_w = net.backprop(X, Y, l2=0.5, n=float(counts.sum()), row_weights=w)
+    cost_r, grads_r = net.backprop(Xr, Yr, l2=0.5)
+    assert float(cost_w) == pytest.approx(float(cost_r), rel=1e-12)
+    np.testing.assert_allclose(to_numpy(net.flatten(grads_w)), to_numpy(net.flatten(grads_r)), rtol=1e-10, atol=1e-14)

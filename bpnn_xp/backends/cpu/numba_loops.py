@@ -205,6 +205,32 @@ def _softmax_xent(z, y, delta, losses):  # pragma: no cover - compiled
             delta[r, c] = (delta[r, c] / total) * mass - y[r, c]
 
 
+@njit(parallel=True, **_JIT)
+def _dropout(a, keep, scale, out):  # pragma: no cover - compiled
+    """out = a * (keep ? scale : 0), the reference's a * (keep * scale)."""
+    zero = scale - scale
+    for r in prange(a.shape[0]):
+        for c in range(a.shape[1]):
+            out[r, c] = a[r, c] * (scale if keep[r, c] else zero)
+
+
+@njit(**_JIT)
+def _max_norm(w, limit, norms):  # pragma: no cover - compiled
+    """Column sums of squares row by row (NumPy's order for axis 0), then rescale only the columns over the limit."""
+    for c in range(w.shape[1]):
+        norms[c] = w[0, c] * w[0, c]
+    for r in range(1, w.shape[0]):
+        for c in range(w.shape[1]):
+            norms[c] += w[r, c] * w[r, c]
+    for c in range(w.shape[1]):
+        norm = np.sqrt(norms[c])
+        norms[c] = limit / (norm if norm > limit else limit)
+    for r in range(w.shape[0]):
+        for c in range(w.shape[1]):
+            if norms[c] != 1.0:
+                w[r, c] = w[r, c] * norms[c]
+
+
 def _tiny(p: np.ndarray) -> Any:
     """The smallest normal number of p's dtype: optimizer state below it is flushed to +0."""
     return p.dtype.type(np.finfo(p.dtype).tiny)
@@ -313,6 +339,21 @@ class NumbaKernels(NumpyKernels):
             return super().tanh_backward(z, a, delta)
         self._run(_tanh_backward, delta.size, a, delta)
         return delta
+
+    def dropout(self, a: np.ndarray, keep: np.ndarray, scale: float, out: np.ndarray | None = None) -> np.ndarray:
+        """a * (keep * scale) in one pass, into ``out`` (which may be ``a``)."""
+        if not (_layer(a) and isinstance(keep, np.ndarray) and keep.dtype == np.bool_ and keep.shape == a.shape
+                and keep.flags.c_contiguous):  # fmt: skip
+            return super().dropout(a, keep, scale, out)
+        result = out if out is a else self._output(out, a)
+        self._run(_dropout, a.size, a, keep, a.dtype.type(scale), result)
+        return result
+
+    def max_norm(self, w: np.ndarray, limit: float) -> None:
+        """The max-norm constraint in one pass to measure the columns and one over those above the limit."""
+        if not (_layer(w) and w.shape[0] > 0):
+            return super().max_norm(w, limit)
+        _max_norm(w, w.dtype.type(limit), self.scratch((w.shape[1],), w.dtype, "norms"))
 
     def softmax_xent(self, z: np.ndarray, y: np.ndarray, out: np.ndarray | None = None) -> tuple[Any, np.ndarray]:
         """Softmax cross-entropy cost and delta (into ``out`` if it fits) in one serial pass over the output rows."""

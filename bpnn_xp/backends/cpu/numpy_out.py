@@ -122,6 +122,17 @@ class NumpyKernels(Kernels):
         np.copyto(out, x)
         return out
 
+    def max_norm(self, w: np.ndarray, limit: float) -> None:
+        """The reference max-norm (column norms, factor, rescale) through two scratch buffers, nothing allocated."""
+        if not (isinstance(w, np.ndarray) and w.ndim == 2 and w.dtype in (np.float32, np.float64)):
+            return super().max_norm(w, limit)
+        squares = np.multiply(w, w, out=self.scratch_like(w, "squares"))
+        norms = np.sum(squares, axis=0, out=self.scratch((w.shape[1],), w.dtype, "norms"))
+        np.sqrt(norms, out=norms)
+        np.maximum(norms, limit, out=norms)
+        np.divide(limit, norms, out=norms)
+        w *= norms
+
     def sgd(self, p: np.ndarray, g: np.ndarray, lr: float, penalty: Any = None) -> None:
         """The reference SGD update through one scratch buffer."""
         if penalty is not None:

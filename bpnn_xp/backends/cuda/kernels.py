@@ -160,6 +160,14 @@ class CupyKernels(Kernels):
         self._run(sources.TANH_BACKWARD, a, delta, np.int64(delta.size))
         return delta
 
+    def dropout(self, a: Any, keep: Any, scale: float, out: Any = None) -> Any:
+        """a * (keep * scale) in one launch, into ``out`` (which may be ``a``)."""
+        if not (_layer(a) and tuple(keep.shape) == tuple(a.shape) and keep.dtype == np.bool_ and keep.flags.c_contiguous):
+            return super().dropout(a, keep, scale, out)
+        result = out if out is a else self._output(out, a)
+        self._run(sources.DROPOUT, a, keep, a.dtype.type(scale), result, np.int64(a.size))
+        return result
+
     # ------------------------------------------------------------------ the softmax cross-entropy, fused with the epoch sums
     def cost_and_delta(self, cost: Any, z: Any, y: Any, out: Any = None, scale: float | None = None,
                        totals: Totals | None = None) -> tuple[Any, Any]:  # fmt: skip

@@ -107,6 +107,9 @@ d[i] = d[i] * ((T(1) - a[i]) * a[i]);
 TANH_BACKWARD = Elementwise("tanh_backward", "const T* a, T* d, long long n", """
 d[i] = d[i] * (-(a[i] * a[i]) + T(1));
 """)
+DROPOUT = Elementwise("dropout", "const T* a, const bool* keep, T scale, T* out, long long n", """
+out[i] = a[i] * select(keep[i], scale, T(0));
+""")  # Kernels.dropout: a * (keep * scale); out may be a
 SGD = Elementwise("sgd_update", f"T* p, const T* g, {_PENALTY_PARAMS}, T lr, long long n", _PENALTY + """
 p[i] = p[i] - gi * lr;
 """)
@@ -189,7 +192,7 @@ def softmax_xent_source(dtype: np.dtype) -> str:
 
 
 ELEMENTWISE_KERNELS = (BIAS_RELU, BIAS_LEAKY_RELU, BIAS_SIGMOID, BIAS_TANH, RELU_BACKWARD, LEAKY_RELU_BACKWARD,
-                       SIGMOID_BACKWARD, TANH_BACKWARD, SGD, MOMENTUM, RMSPROP, ADAM)  # fmt: skip
+                       SIGMOID_BACKWARD, TANH_BACKWARD, DROPOUT, SGD, MOMENTUM, RMSPROP, ADAM)  # fmt: skip
 
 
 def all_sources(dtype: np.dtype) -> dict[str, str]:
