@@ -18,8 +18,10 @@ import hashlib
 import io
 import itertools
 import json
+import math
 import os
 import re
+import signal
 import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
@@ -32,13 +34,14 @@ import numpy as np
 from . import checks
 from .config import TrainConfig
 from .errors import BpnnError, BpnnValueError, DataFileError, SettingError
-from .files import ensure_folder, write_text
+from .files import write_text
 from .settings import TRAIN_SETTINGS, train_setting
 
 TRIALS_DIR = "trials"
 RESULTS_CSV = "results.csv"
 RESULTS_MD = "results.md"
 MANIFEST = "sweep.json"
+MAX_TRIALS = 1000  # a larger grid runs only with yes=True (--yes): a typo like lr=1e-5..1 in ten keys is a million runs
 METRIC_COLUMNS = ("status", "test_accuracy", "val_accuracy", "train_accuracy", "train_cost", "epochs", "seconds",
                   "small_weights", "message")  # fmt: skip
 Progress = Callable[[int, int, dict[str, Any]], None]  # (finished, total, the row just finished)
@@ -192,6 +195,21 @@ def _small_weights(network: Any) -> float:
 
 
 # ---------------------------------------------------------------------- the sweep
+def grid_size(grid: dict[str, list[Any]]) -> int:
+    """How many trials a grid makes (before duplicates are dropped)."""
+    return math.prod(len(values) for values in grid.values())
+
+
+def check_size(grid: dict[str, list[Any]], yes: bool) -> int:
+    """The grid's trial count; over MAX_TRIALS it is refused unless ``yes`` (checked before any trial is built)."""
+    size = grid_size(grid)
+    if size > MAX_TRIALS and not yes:
+        counts = " x ".join(f"{len(v)} {k}" for k, v in grid.items())
+        raise BpnnValueError(f"the grid makes {size:,} trials ({counts}), over the limit of {MAX_TRIALS:,}; "
+                             "pass --yes to run them all, or list fewer values")  # fmt: skip
+    return size
+
+
 def run_sweep(
     grid: dict[str, list[Any]],
     fixed: dict[str, Any] | None,
@@ -199,28 +217,77 @@ def run_sweep(
     workers: int | None = None,
     resume: bool = True,
     progress: Progress | None = None,
+    overwrite: bool = False,
+    yes: bool = False,
 ) -> Path:
-    """Train every trial not yet in ``out_dir/results.csv`` (all of them with ``resume=False``), ``workers`` at a time,
-    then write results.md and the plots; returns ``out_dir``. Failed trials are rows with their message."""
+    """Train every trial not yet done in ``out_dir/results.csv`` (failed trials are tried again; all of them with
+    ``resume=False``), ``workers`` at a time, then write results.md and the plots; returns ``out_dir``.
+
+    The folder is this sweep's: a second process running into it is refused (a lock), and so is a different sweep
+    (other swept keys or fixed settings) or a training run already there, unless ``overwrite``. A grid of more than
+    MAX_TRIALS trials needs ``yes``. Failed trials are rows with their message."""
     if workers is not None:
         checks.whole("workers", workers, 1)
+    check_size(grid, yes)
     configs = trials(grid, fixed)
     swept = list(grid)
-    out = ensure_folder(Path(out_dir))
-    ids = [trial_id(c, swept) for c in configs]
-    rows = _read_rows(out / RESULTS_CSV, set(ids)) if resume else {}
-    _write_manifest(out, grid, fixed or {}, ids)
-    _write_csv(out, swept, configs, ids, rows)
-    todo = [(c, i) for c, i in zip(configs, ids) if i not in rows]
-    if progress is not None:
-        progress(len(rows), len(ids), {})
-    for identity, row in _train_all(todo, out, workers):
-        rows[identity] = row
+    out = Path(out_dir)
+    from .runs import locked_run_dir
+
+    with locked_run_dir(out):
+        resume = _claim_sweep_folder(out, grid, fixed or {}, overwrite) and resume
+        ids = [trial_id(c, swept) for c in configs]
+        rows = _read_rows(out / RESULTS_CSV, set(ids)) if resume else {}
+        _write_manifest(out, grid, fixed or {}, ids)
         _write_csv(out, swept, configs, ids, rows)
+        todo = [(c, i) for c, i in zip(configs, ids) if i not in rows]
         if progress is not None:
-            progress(len(rows), len(ids), {"trial": identity, **row})
-    write_report(out, grid, configs, ids, rows, fixed or {})
+            progress(len(rows), len(ids), {})
+        for identity, row in _train_all(todo, out, workers):
+            rows[identity] = row
+            _write_csv(out, swept, configs, ids, rows)
+            if progress is not None:
+                progress(len(rows), len(ids), {"trial": identity, **row})
+        write_report(out, grid, configs, ids, rows, fixed or {})
     return out
+
+
+def _claim_sweep_folder(out: Path, grid: dict[str, list[Any]], fixed: dict[str, Any], overwrite: bool) -> bool:
+    """Refuse a folder holding a training run or another sweep (unless ``overwrite``); True when it holds this sweep,
+    whose finished trials may then be kept."""
+    from .runs import holds_run
+
+    if holds_run(out) and not overwrite:
+        raise BpnnValueError(f"{out} holds a training run (model.npz); give the sweep its own --out")
+    manifest = out / MANIFEST
+    if not manifest.exists():
+        if (out / RESULTS_CSV).exists() and not overwrite:
+            raise BpnnValueError(f"{out} holds a results.csv of no known sweep; choose another --out or pass --overwrite "
+                                 "to replace it")  # fmt: skip
+        return False
+    try:
+        earlier = json.loads(manifest.read_text(encoding="utf-8"))
+        same = list(earlier["grid"]) == list(grid) and earlier["fixed"] == json.loads(json.dumps(fixed))
+        command = str(earlier.get("command", ""))
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError):
+        same, command = False, "unreadable"
+    if same:
+        return True
+    if not overwrite:
+        raise BpnnValueError(f"{out} holds another sweep ({command}); choose another --out, or pass --overwrite to "
+                             "replace its results")  # fmt: skip
+    return False
+
+
+def outcome(folder: str | Path) -> tuple[int, int]:
+    """(trials that succeeded, trials that failed) as the sweep's results.csv records them."""
+    path = Path(folder) / RESULTS_CSV
+    try:
+        records = list(csv.DictReader(io.StringIO(path.read_text(encoding="utf-8"))))
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return 0, 0
+    statuses = [record.get("status") for record in records]
+    return statuses.count("ok"), statuses.count("failed")
 
 
 def _train_all(todo: list[tuple[TrainConfig, str]], out: Path, workers: int | None) -> Iterator[tuple[str, dict[str, Any]]]:
@@ -238,11 +305,30 @@ def _train_all(todo: list[tuple[TrainConfig, str]], out: Path, workers: int | No
 
     with parallel_config(backend="loky", inner_max_num_threads=threads):
         tasks = (delayed(_tagged)(config, str(out / TRIALS_DIR / identity), threads, identity) for config, identity in todo)
-        yield from Parallel(n_jobs=count, return_as="generator_unordered")(tasks)
+        try:
+            yield from Parallel(n_jobs=count, return_as="generator_unordered")(tasks)
+        except BaseException:  # Ctrl-C, SIGTERM, an error: the workers are stopped now, not after their trials
+            _stop_workers()
+            raise
+
+
+def _stop_workers() -> None:
+    """Kill the loky worker processes at once (their trials are unfinished; each run folder keeps its last epoch)."""
+    from joblib.externals.loky import reusable_executor
+
+    executor = getattr(reusable_executor, "_executor", None)
+    if executor is None:
+        return
+    try:
+        executor.shutdown(wait=True, kill_workers=True)
+    except Exception:  # noqa: BLE001 - already stopping; the interrupt is what the user must see
+        pass
 
 
 def _tagged(config: TrainConfig, folder: str, threads: int, identity: str) -> tuple[str, dict[str, Any]]:
-    """One trial in a worker, its row tagged with its id (results arrive in any order)."""
+    """One trial in a worker, its row tagged with its id (results arrive in any order). Ctrl-C in a terminal reaches
+    every process of the group: the worker leaves it to the parent, which stops the workers (no tracebacks)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     return identity, _run_trial(config, folder, threads)
 
 
@@ -263,8 +349,8 @@ def _read_rows(path: Path, wanted: set[str]) -> dict[str, dict[str, Any]]:
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise DataFileError(f"{path} cannot be read ({exc}); delete it or pass --no-resume to start the sweep afresh") from None
     rows = {}
-    for record in records:
-        if record.get("trial") in wanted and record.get("status") in ("ok", "failed"):
+    for record in records:  # failed trials are tried again (their cause may have been fixed since)
+        if record.get("trial") in wanted and record.get("status") == "ok":
             rows[record["trial"]] = {k: _number(record.get(k, "")) for k in METRIC_COLUMNS}
     return rows
 
