@@ -91,6 +91,7 @@ def restore_fitted(estimator: Any, saved: SavedModel, stored: dict[str, Any], cl
     estimator._seed_used = int(saved.config.seed)
     estimator._source_config = saved.meta.get("config") or {}
     estimator._source_dataset = saved.meta.get("dataset") or {}
+    estimator._pixel_scale = saved.pixel_scale  # raw inputs are scaled as bpnn predict scales them
     curve = stored.get("loss_curve")
     if curve is not None and (not isinstance(curve, list) or not all(checks.is_real(c) for c in curve)):
         raise DataFileError("estimator.loss_curve must be a list of finite numbers")
