@@ -8,6 +8,7 @@ rounding (1e-16/eps) error in float64.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from array_api_compat import array_namespace
@@ -15,22 +16,31 @@ from array_api_compat import array_namespace
 from .. import backends
 from .network import Network
 
+Progress = Callable[[int, int], None]  # (parameters done, parameters in all)
+PROGRESS_STEPS = 100  # progress is reported about this many times
 
-def numerical_gradient(network: Network, X: Any, Y: Any, l2: float = 0.0, l1: float = 0.0, eps: float = 1e-5) -> Any:
+
+def numerical_gradient(network: Network, X: Any, Y: Any, l2: float = 0.0, l1: float = 0.0, eps: float = 1e-5,
+                       progress: Progress | None = None) -> Any:  # fmt: skip
     """Central-difference gradient of the cost, as a flat vector on the network's device.
 
     One pair of cost evaluations per parameter (each vectorized over the batch): for small networks.
+    ``progress(done, total)`` is called now and then, for a display.
     """
     with backends.device_context(network.weights[0]):
-        return _central_differences(network, X, Y, l2, l1, eps)
+        return _central_differences(network, X, Y, l2, l1, eps, progress)
 
 
-def _central_differences(network: Network, X: Any, Y: Any, l2: float, l1: float, eps: float) -> Any:
+def _central_differences(network: Network, X: Any, Y: Any, l2: float, l1: float, eps: float,
+                         progress: Progress | None = None) -> Any:  # fmt: skip
     xp = network.xp
     probe = network.copy()
     theta = network.flatten()
     values = []
+    every = max(1, theta.shape[0] // PROGRESS_STEPS)
     for i in range(theta.shape[0]):
+        if progress is not None and i % every == 0:
+            progress(i, theta.shape[0])
         plus = xp.asarray(theta, copy=True)
         plus[i] += eps
         probe.load_flat(plus)
@@ -51,8 +61,10 @@ def relative_difference(a: Any, b: Any) -> float:
     return diff / scale if scale else 0.0
 
 
-def gradient_check(network: Network, X: Any, Y: Any, l2: float = 0.0, l1: float = 0.0, eps: float = 1e-5) -> float:
+def gradient_check(network: Network, X: Any, Y: Any, l2: float = 0.0, l1: float = 0.0, eps: float = 1e-5,
+                   progress: Progress | None = None) -> float:  # fmt: skip
     """Relative difference between the numerical and the backprop gradient of ``network`` on (X, Y)."""
     with backends.device_context(network.weights[0]):  # the difference and norms allocate on the current GPU
         _, grads = network.backprop(X, Y, l2=l2, l1=l1)
-        return relative_difference(numerical_gradient(network, X, Y, l2, l1, eps), network.flatten(grads))
+        numerical = numerical_gradient(network, X, Y, l2, l1, eps, progress)
+        return relative_difference(numerical, network.flatten(grads))
