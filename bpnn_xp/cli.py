@@ -19,7 +19,6 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any
 
-import click
 import typer
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -37,6 +36,7 @@ from .cli_common import (
     TrainingDisplay,
     console,
     error,
+    get_current_context,
     out,
     stop_on_sigterm,
     warnings_as_notes,
@@ -116,7 +116,7 @@ OUTPUT_PARAMETERS = ("out_dir", "out_file", "show")  # the parameter that says w
 def own_options(message: str) -> str:
     """``message`` with --out (which the lower layers name as the fix for a folder or file they cannot write) said as
     the running command's own output option, or as 'another place' when the command writes nothing of its own."""
-    context = click.get_current_context(silent=True)
+    context = get_current_context(silent=True)
     if context is None or "--out" not in message:
         return message
     flags = {opt for param in context.command.params for opt in param.opts}

@@ -46,9 +46,10 @@ class Layout:
 
     def describe(self, width: int) -> str:
         """One line: 'labels: column 'digit' (named like a label); 784 feature columns; row index skipped'."""
-        name = f"column {self.header[self.label]!r}" if self.header else f"column {self.label + 1} (no header row)"
+        name = f"column {self.header[self.label]!r}" if self.header else f"column {self.label + 1}"
+        why = self.why if self.header else f"{self.why}; no header row"
         extra = "; the first column (0, 1, 2...) is a row index, skipped" if self.index is not None else ""
-        return f"labels: {name} ({self.why}); {width - len(self.skipped)} feature columns{extra}"
+        return f"labels: {name} ({why}); {width - len(self.skipped)} feature columns{extra}"
 
     def recipe(self) -> dict[str, Any]:
         """What a model stores so that later files are read the same way (see read_csv's ``recipe``)."""

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import BpnnValueError, DataFileError, SettingError
+from ..errors import BpnnValueError, DataFileError, SettingFileError
 from . import matfile
 from .csvfile import read_csv_layout
 from .datasets import Dataset
@@ -48,7 +48,8 @@ def load_user_data(
     if not path.exists():
         raise DataFileError(f"data {path} does not exist; give {ACCEPTED}")
     if label_column is not None and (path.is_dir() or path.suffix.lower() != ".csv"):
-        raise SettingError(f"label_column is read for .csv files only; {path} is not one, so drop label_column", "label_column")
+        raise SettingFileError(f"label_column is read for .csv files only; {path} is not one, so drop label_column",
+                               "label_column")
     if path.is_dir():
         found = idx_files(path)
         dataset = from_idx_folder(path, found, for_evaluation) if found else from_image_folder(path, image_shape)

@@ -37,8 +37,8 @@ def trained(tmp_path_factory):
     rng = np.random.default_rng(7)
     data = write_table(folder / "train.csv", rng, 120)
     run = folder / "run"
-    result = invoke("train", "--data", data, "--label-column", "kind", "--hidden", "8", "--epochs", "30", "--out", run,
-                    "--json", "--quiet")  # fmt: skip
+    result = invoke("train", "--data", data, "--label-column", "kind", "--hidden", "8", "--epochs", "30", "--lr", "0.02",
+                    "--l2", "0", "--out", run, "--json", "--quiet")  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "labels: column 'kind' (as --label-column says); 4 feature columns" in result.stderr
     return folder, run
@@ -75,7 +75,8 @@ def test_a_class_the_model_never_saw_is_named(trained, command, tmp_path):
     result = invoke(command, run, "--data", unseen, *(["--out", tmp_path] if command == "plot" else []))
     assert result.exit_code == 2, result.output
     assert "class(es) zebra that the model does not know; it knows 3 classes: a, b, c" in result.output
-    assert "Traceback" not in result.output and result.output.count("\n") == 1
+    errors = [line for line in result.output.splitlines() if not line.startswith("note: ")]
+    assert "Traceback" not in result.output and len(errors) == 1
 
 
 @pytest.mark.parametrize("command", ["evaluate", "plot"])

@@ -63,7 +63,7 @@ def test_without_a_label_like_name_the_first_column_is_the_label_and_that_is_sai
     assert data.labels.tolist() == [1, 0, 1]
     assert notes == ["f.csv: labels: column 'kind' (the first column); 2 feature columns"]
     (tmp_path / "n.csv").write_text("1,0.5,0.25\n0,0.0,1.0\n")
-    assert read(tmp_path / "n.csv")[1] == ["n.csv: labels: column 1 (no header row) (the first column); 2 feature columns"]
+    assert read(tmp_path / "n.csv")[1] == ["n.csv: labels: column 1 (the first column; no header row); 2 feature columns"]
 
 
 def test_label_column_given_overrides_the_name_rule(tmp_path):
@@ -109,7 +109,8 @@ def test_the_rule_is_stated_in_the_help_and_readme():
 
     from bpnn_xp.cli import app
 
-    text = " ".join(CliRunner().invoke(app, ["train", "--help"], terminal_width=200).output.split())
+    shown = CliRunner().invoke(app, ["train", "--help"]).output
+    text = " ".join("".join(c for c in shown if c not in "│╭╮╰╯─").split())  # the help as read, box and wrapping removed
     assert "named label, labels, digit, class, target or y" in text
     readme = " ".join((Path(__file__).resolve().parents[2] / "README.md").read_text().split())
     assert "named like a label" in readme and "index" in readme
