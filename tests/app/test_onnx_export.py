@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bpnn_xp import checkpoint, workflow
+from bpnn_xp import checkpoint, models
 from bpnn_xp.data.prep import Preprocessing
 from bpnn_xp.engine import Network, get_cost
 from bpnn_xp.engine.activations import Activation
@@ -73,7 +73,7 @@ def run_onnx(model, X: np.ndarray) -> dict[str, np.ndarray]:
 def bpnn_predict(saved, X: np.ndarray, tmp_path) -> tuple[np.ndarray, np.ndarray]:
     """(classes, probabilities) from ``bpnn predict``'s own path on a .npy file of raw inputs."""
     np.save(tmp_path / "inputs.npy", X)
-    rows = workflow.predict_files(saved, [tmp_path / "inputs.npy"])
+    rows = models.predict_files(saved, [tmp_path / "inputs.npy"])
     return np.array([r["class"] for r in rows]), np.array([list(r["probabilities"].values()) for r in rows])
 
 
