@@ -217,7 +217,7 @@ def test_readme_onnxruntime_example_runs(tmp_path, monkeypatch, capsys):
 
     from bpnn_xp.cli import app
 
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     (code,) = [c for c in re.findall(r"```python\n(.+?)\n```", readme, flags=re.S) if "onnxruntime" in c]
     monkeypatch.chdir(tmp_path)
     runner = CliRunner()
