@@ -24,7 +24,7 @@ if importlib.util.find_spec("httpx2") is None and importlib.util.find_spec("http
 
 from starlette.testclient import TestClient  # noqa: E402
 
-from bpnn_xp import checkpoint, workflow  # noqa: E402
+from bpnn_xp import checkpoint, models  # noqa: E402
 from bpnn_xp.cli import app as cli  # noqa: E402
 from bpnn_xp.engine import Network  # noqa: E402
 from bpnn_xp.errors import BpnnValueError  # noqa: E402
@@ -72,7 +72,7 @@ def drawn_digit(index: int = 0) -> tuple[bytes, int]:
 def test_an_image_gets_what_bpnn_predict_gives_for_the_same_file(client, digits_run, tmp_path):
     data, label = drawn_digit(3)
     (tmp_path / "digit.png").write_bytes(data)
-    expected = workflow.predict_files(checkpoint.load_model(digits_run[0]), [tmp_path / "digit.png"], top_k=3)[0]
+    expected = models.predict_files(checkpoint.load_model(digits_run[0]), [tmp_path / "digit.png"], top_k=3)[0]
     answer = client.post("/predict", content=data, headers={"Content-Type": "image/png"})
     assert answer.status_code == 200
     body = answer.json()
@@ -102,7 +102,7 @@ def test_json_pixels_without_normalizing_are_used_as_predict_uses_a_npy_array(cl
 
     image = load_digits().images[7].astype(np.int64)  # raw 0..16 pixels, the model's own input
     np.save(tmp_path / "row.npy", image)
-    expected = workflow.predict_files(checkpoint.load_model(digits_run[0]), [tmp_path / "row.npy"])[0]
+    expected = models.predict_files(checkpoint.load_model(digits_run[0]), [tmp_path / "row.npy"])[0]
     body = client.post("/predict", json={"pixels": image.tolist(), "normalize": False}).json()
     assert np.allclose(list(body["probabilities"].values()), list(expected["probabilities"].values()), atol=1e-12)
 

@@ -93,7 +93,7 @@ def test_the_cuda_extras_pull_the_libraries_the_probe_asks_for():
     from pathlib import Path
 
     tomllib = pytest.importorskip("tomllib", reason="tomllib comes with Python 3.11")
-    project = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())["project"]
+    project = tomllib.loads((Path(__file__).resolve().parents[2] / "pyproject.toml").read_text())["project"]
     extras = project["optional-dependencies"]
     for major in ("12", "13"):
         names = [requirement.split(";")[0].split(">")[0] for requirement in extras[f"cuda{major}"]]
