@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -45,25 +46,33 @@ def sweep(
     from .sweep import check_size, parse_grid, parse_settings, run_sweep
 
     grid_values, settings = parse_grid(grid), parse_settings(fixed or [])
-    size = check_size(grid_values, yes)
+    check_size(grid_values, yes)
     counts = " x ".join(f"{len(v)} {k}" for k, v in grid_values.items())
-    console.print(f"sweep: {size:,} trial(s) ({counts}) into {escape(out_dir)}", highlight=False)  # said even with --quiet
+
+    def announce(size: int) -> None:  # once --out is this sweep's; said even with --quiet
+        console.print(f"sweep: {size:,} trial(s) ({counts}) into {escape(out_dir)}", highlight=False)
+
     progress = Progress(TextColumn("[bold]trials"), MofNCompleteColumn(), BarColumn(), TimeElapsedColumn(),
                         TextColumn("{task.fields[last]}"), console=console, disable=quiet)  # fmt: skip
-    task = progress.add_task("sweep", total=None, last="")
+    tasks: list[Any] = []  # the bar appears with the first report, so an early error leaves no empty bar
 
     def report(done: int, total: int, row: dict[str, Any]) -> None:
+        if not tasks:
+            progress.start()
+            tasks.append(progress.add_task("sweep", total=None, last=""))
         last = ""
         if row.get("status") == "ok":
             last = f"{row['trial']}: test acc {row['test_accuracy']:.2%}"
         elif row:
             last = f"{row['trial']}: failed"
             progress.console.print(f"note: trial {escape(row['trial'])} failed: {escape(str(row['message']))}", highlight=False)
-        progress.update(task, total=total, completed=done, last=escape(last))
+        progress.update(tasks[0], total=total, completed=done, last=escape(last))
 
     try:
-        with stop_on_sigterm(), warnings_as_notes(), progress:
-            folder = run_sweep(grid_values, settings, out_dir, workers, resume, progress=report, overwrite=overwrite, yes=yes)
+        with stop_on_sigterm(), warnings_as_notes(), contextlib.ExitStack() as stack:
+            stack.callback(lambda: tasks and progress.stop())
+            folder = run_sweep(grid_values, settings, out_dir, workers, resume, progress=report, overwrite=overwrite, yes=yes,
+                               announce=announce)
     except (KeyboardInterrupt, Terminated) as exc:
         console.print(_sweep_interrupted(Path(out_dir)), highlight=False)
         raise typer.Exit(143 if isinstance(exc, Terminated) else 130) from None

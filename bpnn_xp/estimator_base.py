@@ -106,6 +106,9 @@ class _BpnnBase(BaseEstimator):
         """A seed for the engine's host Generator: an int random_state is used as is (the CLI's --seed)."""
         if checks.is_whole(self.random_state, 0):
             return int(self.random_state)
+        if checks.is_whole(self.random_state, -(2**63)):  # a negative int: NumPy's words otherwise
+            raise SettingError(f"random_state must be None, a whole number >= 0 or a numpy RandomState, got "
+                               f"{self.random_state!r}", "random_state")  # fmt: skip
         return int(check_random_state(self.random_state).randint(0, 2**31 - 1))
 
     def _new_trainer(self, network: Network, solver: str, seed: int) -> Trainer:

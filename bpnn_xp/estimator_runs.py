@@ -15,7 +15,7 @@ from sklearn import get_config
 from . import backends, checks
 from .checkpoint import SavedModel
 from .config import ARRAYS_DATASET, TrainConfig
-from .data.prep import Preprocessing
+from .data.prep import Preprocessing, label_array
 from .engine import DEFAULT_BATCH_SIZE, FULL_BATCH, is_full_batch_method
 from .engine.optimizers import DEFAULT_LR
 from .errors import BpnnValueError, DataFileError
@@ -193,4 +193,6 @@ def host_targets(y: Any, estimator: Any) -> Any:
     """Targets on the host (labels are encoded there whatever namespace X uses); None is refused as sklearn does."""
     if y is None:
         raise BpnnValueError(f"This {type(estimator).__name__} estimator requires y to be passed, but the target y is None.")
+    if isinstance(y, (list, tuple)):  # a ragged list is one error naming y, not NumPy's inhomogeneous-shape message
+        label_array(y, "y")
     return host(y)

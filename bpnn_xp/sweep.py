@@ -219,23 +219,29 @@ def run_sweep(
     progress: Progress | None = None,
     overwrite: bool = False,
     yes: bool = False,
+    announce: Callable[[int], None] | None = None,
 ) -> Path:
     """Train every trial not yet done in ``out_dir/results.csv`` (failed trials are tried again; all of them with
     ``resume=False``), ``workers`` at a time, then write results.md and the plots; returns ``out_dir``.
 
     The folder is this sweep's: a second process running into it is refused (a lock), and so is a different sweep
     (other swept keys or fixed settings) or a training run already there, unless ``overwrite``. A grid of more than
-    MAX_TRIALS trials needs ``yes``. Failed trials are rows with their message."""
+    MAX_TRIALS trials needs ``yes``. ``announce(trials)`` is called once the folder is this sweep's and the trials are
+    checked (before they are built when there are over MAX_TRIALS). Failed trials are rows with their message."""
     if workers is not None:
         checks.whole("workers", workers, 1)
-    check_size(grid, yes)
-    configs = trials(grid, fixed)
-    swept = list(grid)
+    size = check_size(grid, yes)
     out = Path(out_dir)
     from .runs import locked_run_dir
 
     with locked_run_dir(out):
         resume = _claim_sweep_folder(out, grid, fixed or {}, overwrite) and resume
+        if announce is not None and size > MAX_TRIALS:  # building a grid this large takes a while: said before
+            announce(size)
+        configs = trials(grid, fixed)
+        if announce is not None and size <= MAX_TRIALS:  # said once every trial is known to be valid
+            announce(size)
+        swept = list(grid)
         ids = [trial_id(c, swept) for c in configs]
         rows = _read_rows(out / RESULTS_CSV, set(ids)) if resume else {}
         _write_manifest(out, grid, fixed or {}, ids)

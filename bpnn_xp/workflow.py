@@ -50,6 +50,9 @@ class PreparedData:
     def split(self, name: str) -> Split:
         """The split called test, val or train, or a one-line error."""
         chosen = {"test": self.test, "val": self.val, "train": self.train}.get(name)
+        if name == "val" and chosen is None:
+            raise SettingError("this run holds no validation data (it was trained with val_fraction 0); give split test or train",
+                               "val_fraction", "split")  # fmt: skip
         if chosen is None:
             raise SettingError(f"split must be test, val or train (val needs val_fraction > 0 at training); got {name!r}",
                                "split", "val_fraction")  # fmt: skip

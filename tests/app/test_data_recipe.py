@@ -95,3 +95,13 @@ def test_split_with_data_is_refused_not_ignored(trained, command):
     result = invoke(command, run, "--data", folder / "train.csv", "--split", "val")
     assert result.exit_code == 2
     assert "--split val picks a split of the model's own data" in result.output and "drop --split" in result.output
+
+
+def test_val_split_of_a_run_trained_without_one_says_so(tmp_path):
+    data = write_table(tmp_path / "d.csv", np.random.default_rng(13), 60, label="class")
+    run = tmp_path / "run"
+    assert invoke("train", "--data", data, "--hidden", "4", "--epochs", "1", "--val-fraction", "0", "--out", run,
+                  "--quiet").exit_code == 0  # fmt: skip
+    result = invoke("evaluate", run, "--split", "val")
+    assert result.exit_code == 2 and "this run holds no validation data (it was trained with --val-fraction 0)" in result.output
+    assert "give --split test or train" in result.output

@@ -97,3 +97,16 @@ def test_loaded_estimator_predicts_raw_pixels_as_bpnn_predict(digits_run, tmp_pa
     expected = np.array([[row["probabilities"][str(k)] for k in range(10)] for row in json.loads(result.stdout)])
     np.testing.assert_allclose(loaded.predict_proba(raw), expected, atol=1e-5)
     assert np.mean(np.array(cli) == load_digits().target[:40]) > 0.5  # the pixels were scaled, not fed raw
+
+
+@pytest.mark.parametrize(
+    ("params", "y", "match"),
+    [({}, [[0, 1], [1], [0], [1]], "y must be one label per sample .* ragged list"),
+     ({"random_state": -1}, [0, 1, 0, 1], "random_state must be None, a whole number >= 0 or a numpy RandomState, got -1")],
+)  # fmt: skip
+def test_estimator_argument_errors_are_the_projects_naming_the_argument(params, y, match):
+    from bpnn_xp.errors import BpnnError
+
+    with pytest.raises(BpnnError, match=match) as info:
+        BpnnClassifier(**params).fit(np.zeros((4, 2)), y)
+    assert isinstance(info.value, ValueError)

@@ -138,3 +138,19 @@ def test_a_signal_stops_a_parallel_sweep_cleanly(tmp_path, signum, to_group, cod
     assert len(lines) == 2 and lines[0].startswith("sweep: 2 trial(s)"), stderr  # the size line, then one line
     assert lines[1] == "interrupted before any trial finished; run the same command again to start the sweep", stderr
     assert "Traceback" not in stderr and stdout == ""
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [(["--workers", "0"], "error: --workers must be a whole number >= 1, got 0"),
+     (["--out-file"], "a file is in the way"),
+     (["--grid", "lr=-1"], "error: trial lr=-1: lr must be a positive number")],
+)  # fmt: skip
+def test_a_refused_sweep_is_one_line_without_a_size_line_or_an_empty_bar(tmp_path, args, message):
+    (tmp_path / "afile").write_text("in the way")
+    out = tmp_path / ("afile" if args == ["--out-file"] else "s")
+    extra = [] if args == ["--out-file"] else args
+    grid = [] if "--grid" in extra else ["--grid", "lr=0.1"]
+    result = invoke("sweep", *grid, *extra, "--set", "dataset=blobs", "--out", out)
+    assert result.exit_code == 2 and result.output.count("\n") == 1 and message in result.output, result.output
+    assert not (tmp_path / "s").exists()
