@@ -39,6 +39,11 @@ class Layout:
     label: int
     index: int | None = None
     why: str = "the first column"
+    width: int = 0  # columns in the file
+
+    def say(self, path: Path) -> None:
+        """The layout as one note (a DataNote warning, which the CLI prints as a 'note:' line)."""
+        warnings.warn(DataNote(f"{path.name}: {self.describe(self.width)}"), stacklevel=3)
 
     @property
     def skipped(self) -> set[int]:
@@ -60,8 +65,8 @@ class Layout:
 
 def read_csv_layout(path: Path, label_column: str | None, recipe: dict[str, Any] | None = None
                     ) -> tuple[np.ndarray, np.ndarray, Layout]:  # fmt: skip
-    """(raw features, label text, the layout used) of a CSV file, its layout found by LAYOUT_RULE and said in one
-    note line (a DataNote warning).
+    """(raw features, label text, the layout used) of a CSV file, its layout found by LAYOUT_RULE (``Layout.say``
+    tells it in one note line once the caller has accepted the data).
 
     ``recipe``: how a model's training file was read (``Layout.recipe``); its label column applies unless
     ``label_column`` is given, and its delimiter where the file's first line holds it."""
@@ -127,8 +132,7 @@ def _parse_csv(path: Path, rows: Iterator[list[str]], label_column: str | None, 
         raise DataFileError(f"{path} has a single column; it needs a label column and at least one feature column")
     blocks.append(_csv_block(path, block, lines, len(keep)))
     _check_index(path, index, layout)
-    if labels:
-        warnings.warn(DataNote(f"{path.name}: {layout.describe(width)}"), stacklevel=2)
+    layout.width = width
     return np.concatenate(blocks), np.array(labels, dtype=np.str_), layout
 
 

@@ -57,6 +57,8 @@ def load_user_data(
         raw, values, layout = read_csv_layout(path, label_column, reading)
         dataset = _from_arrays(path, raw, values, image_shape, pixel_scale)
         dataset.reading = layout.recipe()
+        _check_classes(dataset, for_evaluation)
+        layout.say(path)  # said once the file is accepted: a refused file gets its one error line alone
     elif path.suffix.lower() == ".npz":
         raw, values, shape = read_npz(path)
         dataset = _from_arrays(path, raw, values, shape or image_shape, pixel_scale)
