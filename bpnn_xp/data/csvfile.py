@@ -275,7 +275,9 @@ def _csv_floats(path: Path, line: int, fields: list[str]) -> list[float]:
         values = [float(field) for field in fields]
     except ValueError:
         bad = next(i for i, field in enumerate(fields) if not is_number(field))
-        raise DataFileError(f"{path}, line {line}: feature {bad + 1} is {fields[bad].strip()!r}, not a number") from None
+        decimal_comma = is_number(fields[bad].strip().replace(",", ".", 1))
+        hint = "; decimals are written with '.', not ','" if decimal_comma else ""
+        raise DataFileError(f"{path}, line {line}: feature {bad + 1} is {fields[bad].strip()!r}, not a number{hint}") from None
     if not all(math.isfinite(v) for v in values):
         bad = next(i for i, v in enumerate(values) if not math.isfinite(v))
         raise DataFileError(f"{path}, line {line}: feature {bad + 1} is {fields[bad].strip()!r}; features must be finite numbers")

@@ -114,3 +114,9 @@ def test_the_rule_is_stated_in_the_help_and_readme():
     assert "named label, labels, digit, class, target or y" in text
     readme = " ".join((Path(__file__).resolve().parents[2] / "README.md").read_text().split())
     assert "named like a label" in readme and "index" in readme
+
+
+def test_decimal_commas_are_named_as_such(tmp_path):
+    (tmp_path / "c.csv").write_text("label;a;b\n0;1,5;2\n1;3;4\n")
+    with pytest.raises(DataFileError, match=r"line 2: feature 1 is '1,5', not a number; decimals are written with '.'"):
+        load_user_data(tmp_path / "c.csv")
