@@ -306,8 +306,8 @@ def gradcheck_work(sizes: list[int], samples: int, yes: bool = False) -> tuple[i
                            "samples")  # fmt: skip
     parameters = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
     if parameters * samples > GRADCHECK_LIMIT and not yes:
-        raise SettingError(f"a gradient check of {parameters:,} parameters makes {2 * parameters:,} forward passes over "
-                           f"{samples} samples (over the limit of {GRADCHECK_LIMIT:,} parameters x samples); give smaller "
+        raise SettingError(f"a gradient check of {parameters:,} parameters makes {2 * parameters:,} forward passes of "
+                           f"{samples} rows each (over the limit of {GRADCHECK_LIMIT:,} for parameters x rows); give smaller "
                            "sizes or fewer samples, or yes to run it anyway", "sizes", "samples", "yes")  # fmt: skip
     return parameters, 2 * parameters
 

@@ -21,6 +21,16 @@ from typing import Any
 import numpy as np
 
 CASE_SECONDS = 60
+ISSUE_CASES = {  # the issue's own examples, or close variants of them; every other case is the tour's own
+    "train --data pandas_index.csv", "train --data target_last.csv", "train --data dup_names.csv",
+    "evaluate --data X --split val", "evaluate --data unseen class", "plot --data unseen class",
+    "predict --show on a model without images", "predict --show under a file", "sweep of 11x11x11 trials",
+    "sweep whose every trial fails", "train --dtype float16", "train --device array-api-strict:no_float64 --dtype float64",
+    "train --epoch 3 (typo)", "gradcheck --sizes 784,512,10", "one_hot(ragged list)", "Network.create(seed=-1)",
+    "Network(numpy and torch weights)", "network.feedforward(X of 5 features)", "Network(float16 arrays)",
+    "warm start, set_params(hidden_layer_sizes=(9,)).fit", "warm start, set_params(solver='sgd').fit: solver used",
+    "load(digits run).predict(raw 0..16 pixels) equals bpnn predict",
+}
 
 
 class TimedOut(BaseException):
@@ -309,8 +319,12 @@ def table(before: dict[str, Any], after: dict[str, Any]) -> str:
 
     rows = ["| # | input | before | now |", "|---:|---|---|---|"]
     for number, name in enumerate(after, 1):
-        rows.append(f"| {number} | `{name}` | {cell(before.get(name))} | {cell(after[name])} |")
-    return "\n".join(rows) + "\n"
+        tag = " *(issue)*" if name in ISSUE_CASES else ""
+        rows.append(f"| {number} | `{name}`{tag} | {cell(before.get(name))} | {cell(after[name])} |")
+    changed = sum(after[n] != before.get(n) for n in after)
+    own = sum(n not in ISSUE_CASES for n in after)
+    return "\n".join(rows) + f"\n\n{len(after)} cases, {own} of them the tour's own (not the issue's examples); " \
+        f"{changed} behave differently now.\n"
 
 
 if __name__ == "__main__":
