@@ -11,7 +11,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from .cli_common import Opt, QuietOpt, Terminated, console, error, out, stop_on_sigterm, warnings_as_notes
-from .sweep import MAX_TRIALS
+from .sweep_folder import MAX_TRIALS, RESULTS_CSV, check_size, outcome
 
 GridOpt = Annotated[list[str], Opt("--grid", help="A swept setting, key=v1,v2 (hidden and augment take ';' between values, "
                                                   "e.g. hidden=16;64,64;none); repeat --grid for more settings.")]
@@ -43,7 +43,7 @@ def sweep(
     yes: YesOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
-    from .sweep import check_size, parse_grid, parse_settings, run_sweep
+    from .sweep import parse_grid, parse_settings, run_sweep
 
     grid_values, settings = parse_grid(grid), parse_settings(fixed or [])
     check_size(grid_values, yes)
@@ -81,8 +81,6 @@ def sweep(
 
 def _sweep_interrupted(out_dir: Path) -> str:
     """The one line for an interrupted sweep, promising only the results file that is there."""
-    from .sweep import RESULTS_CSV, outcome
-
     ok, failed = outcome(out_dir)
     if ok + failed == 0:
         return "interrupted before any trial finished; run the same command again to start the sweep"
@@ -92,7 +90,7 @@ def _sweep_interrupted(out_dir: Path) -> str:
 
 def _sweep_outcome(folder: Path) -> None:
     """Say where the results are; a sweep in which every trial failed exits 1."""
-    from .sweep import RESULTS_CSV, RESULTS_MD, outcome
+    from .sweep import RESULTS_MD
 
     ok, failed = outcome(folder)
     if ok == 0 and failed:

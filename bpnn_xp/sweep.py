@@ -18,7 +18,6 @@ import hashlib
 import io
 import itertools
 import json
-import math
 import os
 import re
 import signal
@@ -36,12 +35,10 @@ from .config import TrainConfig
 from .errors import BpnnError, BpnnValueError, DataFileError, SettingError
 from .files import write_text
 from .settings import TRAIN_SETTINGS, train_setting
+from .sweep_folder import MANIFEST, MAX_TRIALS, RESULTS_CSV, check_size, claim_sweep_folder
 
 TRIALS_DIR = "trials"
-RESULTS_CSV = "results.csv"
 RESULTS_MD = "results.md"
-MANIFEST = "sweep.json"
-MAX_TRIALS = 1000  # a larger grid runs only with yes=True (--yes): a typo like lr=1e-5..1 in ten keys is a million runs
 METRIC_COLUMNS = ("status", "test_accuracy", "val_accuracy", "train_accuracy", "train_cost", "epochs", "seconds",
                   "small_weights", "message")  # fmt: skip
 Progress = Callable[[int, int, dict[str, Any]], None]  # (finished, total, the row just finished)
@@ -195,21 +192,6 @@ def _small_weights(network: Any) -> float:
 
 
 # ---------------------------------------------------------------------- the sweep
-def grid_size(grid: dict[str, list[Any]]) -> int:
-    """How many trials a grid makes (before duplicates are dropped)."""
-    return math.prod(len(values) for values in grid.values())
-
-
-def check_size(grid: dict[str, list[Any]], yes: bool) -> int:
-    """The grid's trial count; over MAX_TRIALS it is refused unless ``yes`` (checked before any trial is built)."""
-    size = grid_size(grid)
-    if size > MAX_TRIALS and not yes:
-        counts = " x ".join(f"{len(v)} {k}" for k, v in grid.items())
-        raise BpnnValueError(f"the grid makes {size:,} trials ({counts}), over the limit of {MAX_TRIALS:,}; "
-                             "pass --yes to run them all, or list fewer values")  # fmt: skip
-    return size
-
-
 def run_sweep(
     grid: dict[str, list[Any]],
     fixed: dict[str, Any] | None,
@@ -235,7 +217,7 @@ def run_sweep(
     from .runs import locked_run_dir
 
     with locked_run_dir(out):
-        resume = _claim_sweep_folder(out, grid, fixed or {}, overwrite) and resume
+        resume = claim_sweep_folder(out, grid, fixed or {}, overwrite) and resume
         if announce is not None and size > MAX_TRIALS:  # building a grid this large takes a while: said before
             announce(size)
         configs = trials(grid, fixed)
@@ -256,44 +238,6 @@ def run_sweep(
                 progress(len(rows), len(ids), {"trial": identity, **row})
         write_report(out, grid, configs, ids, rows, fixed or {})
     return out
-
-
-def _claim_sweep_folder(out: Path, grid: dict[str, list[Any]], fixed: dict[str, Any], overwrite: bool) -> bool:
-    """Refuse a folder holding a training run or another sweep (unless ``overwrite``); True when it holds this sweep,
-    whose finished trials may then be kept."""
-    from .runs import holds_run
-
-    if holds_run(out) and not overwrite:
-        raise BpnnValueError(f"{out} holds a training run (model.npz); give the sweep its own --out")
-    manifest = out / MANIFEST
-    if not manifest.exists():
-        if (out / RESULTS_CSV).exists() and not overwrite:
-            raise BpnnValueError(f"{out} holds a results.csv of no known sweep; choose another --out or pass --overwrite "
-                                 "to replace it")  # fmt: skip
-        return False
-    try:
-        earlier = json.loads(manifest.read_text(encoding="utf-8"))
-        same = list(earlier["grid"]) == list(grid) and earlier["fixed"] == json.loads(json.dumps(fixed))
-        command = str(earlier.get("command", ""))
-    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError):
-        same, command = False, "unreadable"
-    if same:
-        return True
-    if not overwrite:
-        raise BpnnValueError(f"{out} holds another sweep ({command}); choose another --out, or pass --overwrite to "
-                             "replace its results")  # fmt: skip
-    return False
-
-
-def outcome(folder: str | Path) -> tuple[int, int]:
-    """(trials that succeeded, trials that failed) as the sweep's results.csv records them."""
-    path = Path(folder) / RESULTS_CSV
-    try:
-        records = list(csv.DictReader(io.StringIO(path.read_text(encoding="utf-8"))))
-    except (OSError, UnicodeDecodeError, csv.Error):
-        return 0, 0
-    statuses = [record.get("status") for record in records]
-    return statuses.count("ok"), statuses.count("failed")
 
 
 def _train_all(todo: list[tuple[TrainConfig, str]], out: Path, workers: int | None) -> Iterator[tuple[str, dict[str, Any]]]:

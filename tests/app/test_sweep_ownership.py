@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from bpnn_xp import sweep
+from bpnn_xp import sweep, sweep_folder
 from bpnn_xp.cli import app
 from bpnn_xp.errors import BpnnValueError, RunLockedError
 from bpnn_xp.files import RunLock
@@ -65,7 +65,7 @@ def test_the_grid_size_is_said_first_and_a_large_grid_needs_yes(tmp_path):
     result = invoke("sweep", "--grid", f"epochs={values}", "--grid", f"seed={values}", "--grid", "hidden=1;2;3;4;5;6;7;8;9",
                     "--out", tmp_path / "big")  # fmt: skip
     assert result.exit_code == 2 and result.output.count("\n") == 1
-    limit = f"over the limit of {sweep.MAX_TRIALS:,}"
+    limit = f"over the limit of {sweep_folder.MAX_TRIALS:,}"
     assert f"the grid makes 1,089 trials (11 epochs x 11 seed x 9 hidden), {limit}" in result.output
     assert "--yes" in result.output and not (tmp_path / "big").exists()
     small = invoke("sweep", "--grid", "lr=0.1,0.2", "--set", "dataset=blobs", "--set", "epochs=1", "--set", "hidden=2",
