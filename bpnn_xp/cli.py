@@ -230,11 +230,24 @@ def _check_before_mpi(ctx: typer.Context, options: dict[str, Any], rank: int) ->
             warnings.simplefilter("ignore")  # notes are said once, later, by rank 0
             if _dataset_and_data(options):
                 raise BpnnValueError("give either --dataset NAME or --data PATH, not both")
-            if not options["resume"]:
-                TrainConfig(**settings_from_options(options)).validate()
+            if options["resume"]:
+                _refuse_unresumable(ctx)
+            else:
+                config = TrainConfig(**settings_from_options(options)).validate()
+                if config.data is not None and not Path(config.data).exists():
+                    raise DataFileError(f"data {config.data} does not exist; give a file or folder that every rank can read")
     except BpnnError as exc:
         exc.quiet = rank != 0  # type: ignore[attr-defined]
         raise
+
+
+def _refuse_unresumable(ctx: typer.Context) -> None:
+    """--resume with options that would change the model or its data: refused by name."""
+    refused = sorted(_given(ctx) - RESUMABLE)
+    if refused:
+        names = ", ".join(flag_of(n) for n in refused)
+        raise BpnnValueError(f"--resume continues the saved run, so {names} cannot change; drop them or train a new run "
+                             "with --out")  # fmt: skip
 
 
 def _dataset_and_data(o: dict[str, Any]) -> bool:
@@ -256,12 +269,7 @@ def _config_from_options(ctx: typer.Context, o: dict[str, Any]) -> tuple[Any, Tr
         from .models import open_model
         from .workflow import resume_config
 
-        refused = sorted(_given(ctx) - RESUMABLE)
-        if refused:
-            names = ", ".join(flag_of(n) for n in refused)
-            raise BpnnValueError(
-                f"--resume continues the saved run, so {names} cannot change; drop them or train a new run with --out"
-            )
+        _refuse_unresumable(ctx)
         saved = open_model(o["resume"])
         given = _given(ctx)
         changes = settings_from_options(o, given & RESUMABLE)

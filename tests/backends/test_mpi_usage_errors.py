@@ -17,6 +17,8 @@ from tests.backends.test_mpi import launch_cli, needs_mpi
         (["--epochs", "0"], "error: --epochs must be a whole number >= 1, got 0"),
         (["--dataset", "blobs", "--data", "x.csv"], "error: give either --dataset NAME or --data PATH, not both"),
         (["--val-fraction", "0.5", "--test-fraction", "0.5"], "error: --val-fraction and --test-fraction leave no data"),
+        (["--data", "no/such.csv"], "error: data "),
+        (["--resume", "no/run", "--hidden", "8"], "error: --resume continues the saved run, so --hidden cannot change"),
     ],
 )
 def test_a_bad_setting_under_mpiexec_is_one_line_and_exit_2_on_every_rank(tmp_path, args, message):
