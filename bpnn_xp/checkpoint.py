@@ -84,6 +84,11 @@ class SavedModel:
         names = (self.meta.get("dataset") or {}).get("class_names")
         return [str(n) for n in names] if names else None
 
+    @property
+    def reading(self) -> dict[str, Any] | None:
+        """How the training file was read (a CSV's label column, delimiter, header), applied to later --data files."""
+        return (self.meta.get("dataset") or {}).get("reading")
+
     def class_name(self, index: int) -> str | int:
         """What to print for class ``index``: its name, or the index itself."""
         names = self.class_names

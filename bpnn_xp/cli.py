@@ -10,8 +10,10 @@ import contextlib
 import functools
 import inspect
 import json
+import re
 import sys
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -26,11 +28,15 @@ from . import backends, checks
 from .cli_common import (
     PROGRESS_EVERY,
     DeviceOpt,
+    OneLineUsageErrors,
     Opt,
     OverwriteOpt,
+    QuietOpt,
     Terminated,
     TrainingDisplay,
     console,
+    error,
+    get_current_context,
     out,
     stop_on_sigterm,
     warnings_as_notes,
@@ -49,16 +55,12 @@ from .errors import (
 from .settings import TRAIN_SETTINGS, Setting, flag_of, train_setting
 
 app = typer.Typer(
+    cls=OneLineUsageErrors,  # a parser error of any command is one line, exit 2
     help="Train and use backpropagation networks for digit recognition on the CPU (NumPy) or a GPU (CuPy).",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-
-
-def error(message: str) -> None:
-    """One line on stderr, dynamic text escaped."""
-    console.print(f"[red]error:[/red] {escape(message)}", highlight=False)
 
 
 MEMORY_HINTS = {  # the knob each command actually has
@@ -91,7 +93,7 @@ def friendly_errors(command: Callable[..., Any]) -> Callable[..., Any]:
             raise typer.Exit(1) from None
         except BpnnError as exc:  # a setting's name becomes its flag: "epochs must be..." -> "--epochs must be..."
             if not getattr(exc, "quiet", False):  # raised on every MPI rank alike: rank 0 alone says it
-                error(exc.spelled(flag_of) if isinstance(exc, NamesSettings) else str(exc))
+                error(own_options(exc.spelled(flag_of) if isinstance(exc, NamesSettings) else str(exc)))
             raise typer.Exit(2) from None
         except MemoryError:
             error(f"out of memory; {hint}")
@@ -108,9 +110,24 @@ def friendly_errors(command: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+OUTPUT_PARAMETERS = ("out_dir", "out_file", "show")  # the parameter that says where a command writes
+
+
+def own_options(message: str) -> str:
+    """``message`` with --out (which the lower layers name as the fix for a folder or file they cannot write) said as
+    the running command's own output option, or as 'another place' when the command writes nothing of its own."""
+    context = get_current_context(silent=True)
+    if context is None or "--out" not in message:
+        return message
+    flags = {opt for param in context.command.params for opt in param.opts}
+    if "--out" in flags:
+        return message
+    output = next((p.opts[0] for p in context.command.params if p.name in OUTPUT_PARAMETERS), None)
+    return re.sub(r"--out\b", output, message) if output else re.sub(r"(another )?--out\b", "another place", message)
+
+
 GpuReduceOpt = Annotated[str, Opt(help="Under mpiexec with GPUs: sum gradients by host (staged through memory, works "
                                         "everywhere), nccl, or cuda-aware (a CUDA-aware MPI).")]
-QuietOpt = Annotated[bool, Opt("--quiet", "-q", help="No progress bar or per-epoch lines on stderr.")]
 RESUMABLE_FLAGS = ", ".join(s.option for s in TRAIN_SETTINGS if s.resumable)
 ResumeOpt = Annotated[str | None, Opt(help=f"Continue a saved run (only {RESUMABLE_FLAGS} change).")]
 JsonOpt = Annotated[bool, Opt("--json", help="Print the final metrics as JSON on stdout (progress stays on stderr).")]
@@ -178,6 +195,8 @@ def _train(ctx: typer.Context, options: dict[str, Any]) -> None:
     """The train command once its options are read."""
     from .backends import distributed
 
+    if distributed.launched_size() > 1:
+        _check_before_mpi(ctx, options, distributed.launched_rank())
     comm = distributed.from_environment(options["gpu_reduce"])  # several ranks only under mpiexec/srun
     with warnings_as_notes(), comm.guard(collective=(DivergenceError,)), settings_as_flags():
         saved, config = _config_from_options(ctx, options | {"speaks": comm.rank == 0})
@@ -203,6 +222,39 @@ def _train(ctx: typer.Context, options: dict[str, Any]) -> None:
     )
 
 
+def _check_before_mpi(ctx: typer.Context, options: dict[str, Any], rank: int) -> None:
+    """Under mpiexec, the settings are checked on every rank before MPI starts: a usage error is the same on every
+    rank, so each exits 2 without a collective or MPI_Abort, and rank 0 alone says it."""
+    try:
+        with warnings.catch_warnings(), settings_as_flags():
+            warnings.simplefilter("ignore")  # notes are said once, later, by rank 0
+            if _dataset_and_data(options):
+                raise BpnnValueError("give either --dataset NAME or --data PATH, not both")
+            if options["resume"]:
+                _refuse_unresumable(ctx)
+            else:
+                config = TrainConfig(**settings_from_options(options)).validate()
+                if config.data is not None and not Path(config.data).exists():
+                    raise DataFileError(f"data {config.data} does not exist; give a file or folder that every rank can read")
+    except BpnnError as exc:
+        exc.quiet = rank != 0  # type: ignore[attr-defined]
+        raise
+
+
+def _refuse_unresumable(ctx: typer.Context) -> None:
+    """--resume with options that would change the model or its data: refused by name."""
+    refused = sorted(_given(ctx) - RESUMABLE)
+    if refused:
+        names = ", ".join(flag_of(n) for n in refused)
+        raise BpnnValueError(f"--resume continues the saved run, so {names} cannot change; drop them or train a new run "
+                             "with --out")  # fmt: skip
+
+
+def _dataset_and_data(o: dict[str, Any]) -> bool:
+    """Whether both --dataset (other than its default) and --data were given."""
+    return o["dataset"] != train_setting("dataset").default and o["data"] is not None
+
+
 def _given(ctx: typer.Context) -> set[str]:
     """The options the user typed (or set through the environment), as opposed to defaults."""
     sources = {k: getattr(ctx.get_parameter_source(k), "name", "") for k in ctx.params}
@@ -211,18 +263,13 @@ def _given(ctx: typer.Context) -> set[str]:
 
 def _config_from_options(ctx: typer.Context, o: dict[str, Any]) -> tuple[Any, TrainConfig]:
     """(saved run or None, validated TrainConfig) from the train command's options."""
-    if o["dataset"] != train_setting("dataset").default and o["data"] is not None:
+    if _dataset_and_data(o):
         raise BpnnValueError("give either --dataset NAME or --data PATH, not both")
     if o["resume"]:
         from .models import open_model
         from .workflow import resume_config
 
-        refused = sorted(_given(ctx) - RESUMABLE)
-        if refused:
-            names = ", ".join(flag_of(n) for n in refused)
-            raise BpnnValueError(
-                f"--resume continues the saved run, so {names} cannot change; drop them or train a new run with --out"
-            )
+        _refuse_unresumable(ctx)
         saved = open_model(o["resume"])
         given = _given(ctx)
         changes = settings_from_options(o, given & RESUMABLE)
@@ -294,13 +341,28 @@ def gradcheck(
     dtype: Annotated[str, typer.Option(help="float64 (recommended) or float32.")] = "float64",
     threshold: Annotated[float, typer.Option(help="Fail (exit 1) above this relative difference.")] = 1e-7,
     seed: Annotated[int, typer.Option(help="Seed for the network and data.")] = 0,
+    yes: Annotated[bool, typer.Option("--yes", help="Check a network over the size limit (two forward passes per "
+                                                    "parameter: minutes for large ones).")] = False,  # fmt: skip
+    quiet: QuietOpt = False,
 ) -> None:
-    """Compare backprop with central differences on a small random network; exit 1 above --threshold."""
-    from .workflow import check_gradients
+    """Compare backprop with central differences on a small random network; exit 1 above --threshold.
+
+    The check makes two forward passes per parameter; it says how many first and shows progress on stderr."""
+    from .workflow import check_gradients, gradcheck_work
 
     checks.real("threshold", threshold, 0, low_open=True)
-    result = check_gradients(checks.parse_hidden("sizes", sizes), activation=activation, cost=cost, l2=l2, l1=l1,
-                             samples=samples, device=device, dtype=dtype, seed=seed)  # fmt: skip
+    layer_sizes = checks.parse_hidden("sizes", sizes)
+    parameters, passes = gradcheck_work(layer_sizes, samples, yes)
+    if not quiet:
+        console.print(f"gradcheck: {parameters:,} parameters, {passes:,} forward passes over {samples} samples",
+                      highlight=False)  # fmt: skip
+    progress = Progress(TextColumn("[bold]parameters"), MofNCompleteColumn(), BarColumn(), TimeElapsedColumn(),
+                        console=console, disable=quiet or parameters < 2000, transient=True)  # fmt: skip
+    task = progress.add_task("gradcheck", total=parameters)
+    with progress:
+        result = check_gradients(layer_sizes, activation=activation, cost=cost, l2=l2, l1=l1, samples=samples,
+                                 device=device, dtype=dtype, seed=seed, yes=yes,
+                                 progress=lambda done, total: progress.update(task, completed=done))  # fmt: skip
     verdict = "OK" if result.difference <= threshold else "FAILED"
     out.print(
         f"relative difference {result.difference:.3e} ({verdict}, threshold {threshold:g}; "
@@ -329,52 +391,14 @@ def _print_devices() -> None:
     out.print("CPU fast path: " + backends.cpu_fast_path(), highlight=False)
 
 
-GridOpt = Annotated[list[str], Opt("--grid", help="A swept setting, key=v1,v2 (hidden and augment take ';' between values, "
-                                                  "e.g. hidden=16;64,64;none); repeat --grid for more settings.")]
-SetOpt = Annotated[list[str] | None, Opt("--set", help="A fixed train setting for every trial, key=value (e.g. dataset=digits, "
-                                                       "epochs=20); repeatable.")]
-SweepOutOpt = Annotated[str, Opt("--out", help="Sweep folder: results.csv, results.md, plots, and trials/<id> run folders.")]
-WorkersOpt = Annotated[int | None, Opt(help="Trials trained at once, each in its own process [default: one per CPU core].")]
-SweepResumeOpt = Annotated[bool, Opt("--resume/--no-resume", help="Skip trials already in results.csv (or train all again).")]
+def _register_sweep_command() -> None:
+    """bpnn sweep (cli_sweep.py), with the same error handling."""
+    from .cli_sweep import SWEEP_HELP, sweep
+
+    app.command("sweep", help=SWEEP_HELP)(friendly_errors(sweep))
 
 
-@app.command()
-@friendly_errors
-def sweep(
-    grid: GridOpt,
-    out_dir: SweepOutOpt,
-    fixed: SetOpt = None,
-    workers: WorkersOpt = None,
-    resume: SweepResumeOpt = True,
-    quiet: QuietOpt = False,
-) -> None:
-    """Train one run per point of a grid of settings, in parallel; write results.csv, results.md and plots.
-
-    An interrupted sweep resumes: run the same command again and the finished trials are skipped."""
-    from .sweep import RESULTS_CSV, RESULTS_MD, parse_grid, parse_settings, run_sweep
-
-    grid_values, settings = parse_grid(grid), parse_settings(fixed or [])
-    progress = Progress(TextColumn("[bold]trials"), MofNCompleteColumn(), BarColumn(), TimeElapsedColumn(),
-                        TextColumn("{task.fields[last]}"), console=console, disable=quiet)  # fmt: skip
-    task = progress.add_task("sweep", total=None, last="")
-
-    def report(done: int, total: int, row: dict[str, Any]) -> None:
-        last = ""
-        if row.get("status") == "ok":
-            last = f"{row['trial']}: test acc {row['test_accuracy']:.2%}"
-        elif row:
-            last = f"{row['trial']}: failed"
-            progress.console.print(f"note: trial {escape(row['trial'])} failed: {escape(str(row['message']))}", highlight=False)
-        progress.update(task, total=total, completed=done, last=escape(last))
-
-    try:
-        with stop_on_sigterm(), warnings_as_notes(), progress:
-            folder = run_sweep(grid_values, settings, out_dir, workers, resume, progress=report)
-    except (KeyboardInterrupt, Terminated) as exc:
-        console.print(f"interrupted; the finished trials are in {escape(out_dir)}/{RESULTS_CSV}; "
-                      "run the same command again to continue")  # fmt: skip
-        raise typer.Exit(143 if isinstance(exc, Terminated) else 130) from None
-    out.print(f"sweep written: {folder / RESULTS_CSV}, {folder / RESULTS_MD} and plots in {folder}")
+_register_sweep_command()
 
 
 def main() -> None:

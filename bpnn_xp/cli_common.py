@@ -4,6 +4,8 @@ display, SIGTERM handled like Ctrl-C, and warnings printed as notes."""
 from __future__ import annotations
 
 import contextlib
+import difflib
+import re
 import signal
 import warnings
 from collections.abc import Iterator
@@ -14,6 +16,13 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from typer.core import TyperGroup
+
+try:  # typer 0.2x carries its own copy of click, whose exceptions and context are the ones in play
+    from typer._click.exceptions import NoSuchOption, UsageError
+    from typer._click.globals import get_current_context  # noqa: F401 - the launcher's commands ask it
+except ImportError:  # pragma: no cover - typer on the click package
+    from click import NoSuchOption, UsageError, get_current_context  # noqa: F401
 
 from .errors import SettingWarning
 from .settings import flag_of, train_setting
@@ -26,6 +35,12 @@ DATA_FORMS = train_setting("data").help.split(": ", 1)[1].rstrip(".")
 LabelColumnOpt = Annotated[str | None, Opt(help=train_setting("label_column").help)]
 OverwriteOpt = Annotated[bool, Opt(help="Replace the run already saved in --out (otherwise refused).")]
 DeviceOpt = Annotated[str, Opt(help=train_setting("device").help)]
+QuietOpt = Annotated[bool, Opt("--quiet", "-q", help="No progress bar or per-epoch lines on stderr.")]
+
+
+def error(message: str) -> None:
+    """One line on stderr, dynamic text escaped."""
+    console.print(f"[red]error:[/red] {escape(message)}", highlight=False)
 
 
 class TrainingDisplay:
@@ -103,3 +118,45 @@ def note(message: Warning | str) -> str:
     return message.spelled(flag_of) if isinstance(message, SettingWarning) else str(message)
 
 
+
+
+class OneLineUsageErrors(TyperGroup):
+    """The launcher's command group: every parser error of every command (unknown option or command, missing
+    argument, bad value) is one line on stderr naming the option and the nearest valid one, exit 2, not a box."""
+
+    def make_context(self, info_name: str | None, args: list[str], parent: Any = None,
+                     **extra: Any) -> Any:  # fmt: skip
+        with one_line_usage_errors():
+            return super().make_context(info_name, args, parent=parent, **extra)
+
+    def invoke(self, ctx: Any) -> Any:
+        with one_line_usage_errors():
+            return super().invoke(ctx)
+
+
+@contextlib.contextmanager
+def one_line_usage_errors() -> Iterator[None]:
+    """click's UsageError said as one 'error:' line, then exit 2 (click.exceptions.Exit prints nothing more)."""
+    try:
+        yield
+    except UsageError as exc:
+        error(usage_line(exc))
+        raise typer.Exit(2) from None
+
+
+def usage_line(exc: UsageError) -> str:
+    """One line for a parser error: where, what, and the nearest valid option or command (difflib)."""
+    context = exc.ctx
+    where = context.command_path if context is not None else "bpnn"
+    if isinstance(exc, NoSuchOption) and context is not None:
+        valid = sorted({o for p in context.command.params for o in (*p.opts, *p.secondary_opts) if o.startswith("-")})
+        near = difflib.get_close_matches(exc.option_name, valid, n=1, cutoff=0.5)
+        hint = f"; did you mean {near[0]}?" if near else f"; {where} --help lists the options"
+        return f"{where}: no such option {exc.option_name}{hint}"
+    message = " ".join(exc.format_message().split()).rstrip(".")
+    unknown = re.search(r"No such command '([^']*)'", message)
+    if unknown and context is not None and hasattr(context.command, "list_commands"):
+        near = difflib.get_close_matches(unknown[1], context.command.list_commands(context), n=1, cutoff=0.5)
+        hint = f"; did you mean {near[0]}?" if near else f"; {where} --help lists them"
+        return f"{where}: no such command {unknown[1]!r}{hint}"
+    return f"{where}: {message}; {where} --help lists the options"

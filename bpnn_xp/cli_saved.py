@@ -32,9 +32,21 @@ def _check_data_dir(saved: Any, data_dir: str | None, data: str | None) -> None:
         )
 
 
+SplitOpt = Annotated[str | None, Opt(help="Which split of the training data to score: test, val or train [default: test]; "
+                                           "not with --data, whose whole file is scored.")]
+
+
+def _chosen_split(split: str | None, data: str | None) -> str:
+    """The split to score: --split with --data would be ignored, so it is refused instead."""
+    if split is not None and data is not None:
+        raise BpnnValueError(f"--split {split} picks a split of the model's own data, but --data {data} is scored whole; "
+                             "drop --split (or --data to score a split)")  # fmt: skip
+    return split or "test"
+
+
 def evaluate(
     model: Annotated[str, typer.Argument(help="A run directory or its model.npz.")],
-    split: Annotated[str, typer.Option(help="Which split of the training data to score: test, val or train.")] = "test",
+    split: SplitOpt = None,
     data: EvalDataOpt = None,
     label_column: LabelColumnOpt = None,
     device: DeviceOpt = "cpu",
@@ -45,6 +57,7 @@ def evaluate(
     from .models import evaluate_model, open_model
     from .reports import format_confusion
 
+    split = _chosen_split(split, data)
     saved = open_model(model, device)
     _check_data_dir(saved, data_dir, data)
     summary = evaluate_model(saved, split, data_dir, data, label_column)
@@ -93,7 +106,7 @@ def plot(
     out_dir: Annotated[
         str | None, typer.Option("--out", help="Where to write the PNGs [default: the model's directory].")
     ] = None,
-    split: Annotated[str, typer.Option(help="Split whose samples are drawn: test, val or train.")] = "test",
+    split: SplitOpt = None,
     data: EvalDataOpt = None,
     label_column: LabelColumnOpt = None,
     data_dir: DataDirMovedOpt = None,
@@ -102,6 +115,7 @@ def plot(
     and decision boundaries for 2-D data sets."""
     from .models import make_plots, open_model
 
+    split = _chosen_split(split, data)
     saved = open_model(model)
     _check_data_dir(saved, data_dir, data)
     for path in make_plots(saved, Path(out_dir) if out_dir else saved.run_dir, split, data_dir, data, label_column):

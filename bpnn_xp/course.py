@@ -25,7 +25,7 @@ from .data.matfile import dims, read_matrices
 from .data.prep import Preprocessing
 from .engine import Network
 from .errors import BpnnValueError, DataFileError, SettingError
-from .files import RunLock, atomic_write, ensure_folder
+from .files import atomic_write
 
 SIDE = 20
 PIXELS = SIDE * SIDE
@@ -131,8 +131,9 @@ def import_course(weights_path: str | Path, out_dir: str | Path, overwrite: bool
         raise SettingError(f"{str(out_dir)!r} already holds a run ({target.name}); choose another out or pass overwrite", "out",
                            "overwrite")  # fmt: skip
     network = network_from_thetas(theta1, theta2)
-    ensure_folder(out_dir)
-    with RunLock(out_dir):
+    from .runs import locked_run_dir
+
+    with locked_run_dir(out_dir):  # a failed write leaves no folder holding only the lock
         return checkpoint.save_model(out_dir, network, course_meta(weights_path, theta1.shape[0]), Preprocessing(False))
 
 

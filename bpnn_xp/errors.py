@@ -52,6 +52,10 @@ class DeviceError(BpnnValueError):
     """A device was asked for that cannot be had here (no CuPy, no GPU, index out of range)."""
 
 
+class DeviceDtypeError(NamesSettings, DeviceError):
+    """The device cannot hold the dtype asked for; the message names the device and dtype settings."""
+
+
 class DataFileError(BpnnValueError):
     """A data or model file is missing, truncated, corrupt or not in the expected format."""
 

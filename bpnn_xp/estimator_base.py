@@ -130,6 +130,9 @@ class _BpnnBase(BaseEstimator):
         """A seed for the engine's host Generator: an int random_state is used as is (the CLI's --seed)."""
         if checks.is_whole(self.random_state, 0):
             return int(self.random_state)
+        if checks.is_whole(self.random_state, -(2**63)):  # a negative int: NumPy's words otherwise
+            raise SettingError(f"random_state must be None, a whole number >= 0 or a numpy RandomState, got "
+                               f"{self.random_state!r}", "random_state")  # fmt: skip
         return int(check_random_state(self.random_state).randint(0, 2**31 - 1))
 
     def _new_trainer(self, network: Network, solver: str, seed: int) -> Trainer:
@@ -157,6 +160,8 @@ class _BpnnBase(BaseEstimator):
         if partial and is_full_batch_method(solver):
             raise BpnnValueError(f"partial_fit works with the minibatch solvers (adam, sgd, ...), not {solver}")
         X = validate_data(self, X, reset=first, dtype="numeric")
+        if not first:
+            X = self._in_model_units(X)
         targets = self._targets(host_targets(y, self), first, classes)
         if targets.shape[0] != X.shape[0]:
             raise BpnnValueError(
@@ -173,6 +178,7 @@ class _BpnnBase(BaseEstimator):
             prep = None
         else:
             self._check_namespace(X, method)
+            self._follow_settings(settings)
             backend, dtype, prep = self._network_backend(), dtype_name(self.network_.weights[0]), self.preprocessing_
         with backend.use():
             X_dev, Y_dev = on_device(X, source, backend, dtype, prep), backend.asarray(targets, dtype)
@@ -202,8 +208,41 @@ class _BpnnBase(BaseEstimator):
         self.__dict__.pop("val_loss_curve_", None)
         self.n_iter_ = 0
         self.t_ = 0
-        for stale in ("_source_config", "_source_dataset"):  # what a loaded run said about its data
+        for stale in ("_source_config", "_source_dataset", "_pixel_scale"):  # what a loaded run said about its data
             self.__dict__.pop(stale, None)
+
+    def _follow_settings(self, settings: dict[str, Any]) -> None:
+        """Continuing a fitted network (warm_start, partial_fit), as scikit-learn does: the layers must be the fitted
+        ones (a change is an error: refit with warm_start=False); a new solver takes effect with the weights kept
+        (a fresh optimizer), and the same solver's changed hyperparameters (learning_rate_init...) apply to it."""
+        fitted = self.network_.sizes[1:-1]
+        if list(settings["hidden_layer_sizes"]) != fitted:
+            raise BpnnValueError(
+                f"hidden_layer_sizes is {tuple(settings['hidden_layer_sizes'])} but the fitted network's hidden layers are "
+                f"{tuple(fitted)}; warm_start and partial_fit continue that network, so set warm_start=False to fit the new "
+                "layers from scratch (or set hidden_layer_sizes back)"
+            )
+        used = {a.name for a in self.network_.activations}
+        if used and used != {settings["activation"]}:
+            raise BpnnValueError(f"activation is {settings['activation']!r} but the fitted network uses {sorted(used)[0]!r}; "
+                                 "set warm_start=False to refit with it (or set activation back)")  # fmt: skip
+        trainer, fresh = self._trainer, self._new_trainer(self.network_, settings["solver"], self._seed_used)
+        if trainer.method != fresh.method:
+            fresh.epoch, fresh.history, fresh.rng = trainer.epoch, trainer.history, trainer.rng
+            self._trainer = fresh
+        elif trainer.optimizer is not None and fresh.optimizer is not None:
+            for key, value in fresh.optimizer.hyperparameters().items():
+                setattr(trainer.optimizer, key, value)
+
+    def _in_model_units(self, X: Any) -> Any:
+        """A loaded run's raw host inputs (0..255 pixels, 0..16 digits) scaled as its training data was, exactly as
+        ``bpnn predict`` scales the same array; estimators fitted in Python take X as it is."""
+        scale = float(getattr(self, "_pixel_scale", 1.0))
+        if scale == 1.0 or input_backend(X) is not None:
+            return X
+        from .data.scaling import scale_like_training
+
+        return scale_like_training(X, scale, "X")
 
     def _train(self, solver: str, X: Any, Y: Any, partial: bool, W: Any = None, validation: Any = None) -> None:
         """Full-batch methods in one call; minibatch solvers in one Trainer.fit with MLPClassifier's stopping rule.
@@ -342,6 +381,7 @@ class _BpnnBase(BaseEstimator):
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype="numeric")
         self._check_namespace(X, method)
+        X = self._in_model_units(X)
         source = input_backend(X)
         network = self.network_
         with self._network_backend().use():

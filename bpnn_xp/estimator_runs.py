@@ -15,7 +15,7 @@ from sklearn import get_config
 from . import backends, checks
 from .checkpoint import SavedModel
 from .config import ARRAYS_DATASET, TrainConfig
-from .data.prep import Preprocessing
+from .data.prep import Preprocessing, label_array
 from .engine import DEFAULT_BATCH_SIZE, FULL_BATCH, is_full_batch_method
 from .engine.optimizers import DEFAULT_LR
 from .errors import BpnnValueError, DataFileError
@@ -91,6 +91,7 @@ def restore_fitted(estimator: Any, saved: SavedModel, stored: dict[str, Any], cl
     estimator._seed_used = int(saved.config.seed)
     estimator._source_config = saved.meta.get("config") or {}
     estimator._source_dataset = saved.meta.get("dataset") or {}
+    estimator._pixel_scale = saved.pixel_scale  # raw inputs are scaled as bpnn predict scales them
     curve = stored.get("loss_curve")
     if curve is not None and (not isinstance(curve, list) or not all(checks.is_real(c) for c in curve)):
         raise DataFileError("estimator.loss_curve must be a list of finite numbers")
@@ -192,4 +193,6 @@ def host_targets(y: Any, estimator: Any) -> Any:
     """Targets on the host (labels are encoded there whatever namespace X uses); None is refused as sklearn does."""
     if y is None:
         raise BpnnValueError(f"This {type(estimator).__name__} estimator requires y to be passed, but the target y is None.")
+    if isinstance(y, (list, tuple)):  # a ragged list is one error naming y, not NumPy's inhomogeneous-shape message
+        label_array(y, "y")
     return host(y)

@@ -148,8 +148,25 @@ def check_dataset_info(info: dict[str, Any], sizes: list[int]) -> None:
     scale = info.get("pixel_scale")
     if scale is not None and not (checks.is_real(scale) and 0 < scale < 1e9):
         raise DataFileError(f"dataset.pixel_scale must be a positive number (255, 16 or 1), got {scale!r}")
+    check_reading(info.get("reading"))
     names = info.get("class_names")
     if names is not None and (
         not isinstance(names, list) or len(names) != max(sizes[-1], 2) or not all(isinstance(n, (str, int)) for n in names)
     ):
         raise DataFileError(f"dataset.class_names must list {max(sizes[-1], 2)} names, got {str(names)[:80]}")
+
+
+def check_reading(reading: Any) -> None:
+    """dataset.reading (how a CSV was read) holds only what the CSV reader takes, in its types."""
+    if reading is None:
+        return
+    label = reading.get("label_column") if isinstance(reading, dict) else None
+    if (
+        not isinstance(reading, dict)
+        or reading.get("form") != "csv"
+        or reading.get("delimiter") not in (",", ";", "\t")
+        or not isinstance(reading.get("header"), bool)
+        or not isinstance(reading.get("index_column", False), bool)
+        or not (isinstance(label, str) or checks.is_whole(label))
+    ):
+        raise DataFileError(f"dataset.reading must describe how a CSV file was read, got {str(reading)[:120]}")

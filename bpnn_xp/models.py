@@ -74,8 +74,13 @@ def load_split(saved: SavedModel, split: str, data_dir: str | None = None) -> tu
     """The named split of the data a saved model was trained on, preprocessed as at training."""
     if split not in SPLITS:
         raise SettingError(f"split must be test, val or train; got {split!r}", "split")
-    data = prepare_data(resume_config(saved, data_dir=data_dir), saved.preprocessing)
-    return data, data.split(split)
+    data = prepare_data(resume_config(saved, data_dir=data_dir), saved.preprocessing, reading=saved.reading)
+    chosen = data.split(split)
+    if saved.config.data is not None:  # the file may have changed since training: classes matched by name
+        from .data.userdata import class_lookup
+
+        chosen = Split(chosen.X, class_lookup(data.dataset, saved.n_classes, saved.class_names)[chosen.labels])
+    return data, chosen
 
 
 def load_other_data(saved: SavedModel, path: str | Path, label_column: str | None = None) -> Split:
@@ -83,7 +88,8 @@ def load_other_data(saved: SavedModel, path: str | Path, label_column: str | Non
     scaled and preprocessed the way its training data was; labels re-indexed to the model's classes."""
     from .data.userdata import check_compatible, load_user_data
 
-    dataset = load_user_data(path, label_column, saved.image_shape, for_evaluation=True, pixel_scale=saved.pixel_scale)
+    dataset = load_user_data(path, label_column, saved.image_shape, for_evaluation=True, pixel_scale=saved.pixel_scale,
+                             reading=saved.reading)
     check_compatible(dataset, saved.network.sizes[0], saved.n_classes, saved.image_shape, saved.class_names)
     rows = dataset.test if dataset.test is not None else Split(dataset.X, dataset.labels)
     return Split(saved.preprocessing.apply(rows.X), rows.labels)
@@ -119,6 +125,9 @@ def predict_files(saved: SavedModel, paths: list[Path], top_k: int = 1, normaliz
     from .data.images import load_inputs
     from .ranking import top_k as best_k
 
+    if show is not None and saved.image_shape is None:
+        raise SettingError(f"show draws the images the network saw, but this model takes {saved.network.sizes[0]} features, "
+                           "not images; drop show", "show")  # fmt: skip
     if show is not None and (Path(show).is_dir() or Path(show).exists()):
         raise SettingError(f"show {str(show)!r} already exists; give a new file name for the sheet, such as seen.png", "show")
     X, names = load_inputs(paths, saved.network.sizes[0], saved.image_shape, saved.pixel_scale, normalize)
@@ -131,7 +140,7 @@ def predict_files(saved: SavedModel, paths: list[Path], top_k: int = 1, normaliz
             "top_k": [{"class": saved.class_name(c), "probability": float(p)} for c, p in zip(order[i], probs[i])],
             "probabilities": {str(saved.class_name(c)): float(v) for c, v in enumerate(scores[i])},
         })  # fmt: skip
-    if show is not None and saved.image_shape is not None:
+    if show is not None:
         from . import plots
 
         titles = [f"{r['input']}\n{r['class']} ({r['probability']:.2f})" for r in rows]

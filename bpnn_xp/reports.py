@@ -6,9 +6,15 @@ from typing import Any
 
 import numpy as np
 
+from .errors import BpnnValueError
+
 
 def confusion_matrix(truth: np.ndarray, predicted: np.ndarray, n_classes: int) -> np.ndarray:
     """Counts of (true class, predicted class) pairs: rows are true classes."""
+    truth, predicted = np.asarray(truth, np.int64), np.asarray(predicted, np.int64)
+    outside = [int(v) for v in np.unique(np.concatenate([truth, predicted])) if not 0 <= v < n_classes]
+    if outside:
+        raise BpnnValueError(f"class indices {outside[:10]} are outside the model's {n_classes} classes 0..{n_classes - 1}")
     matrix = np.zeros((n_classes, n_classes), dtype=np.int64)
     np.add.at(matrix, (np.asarray(truth, np.int64), np.asarray(predicted, np.int64)), 1)
     return matrix

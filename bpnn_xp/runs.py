@@ -3,13 +3,16 @@ per-epoch log (metrics.csv) each run folder keeps beside its model."""
 
 from __future__ import annotations
 
+import contextlib
+import os
+from collections.abc import Iterator
 from pathlib import Path
 
 from . import checkpoint
 from .config import TrainConfig
 from .engine import History
 from .errors import SettingError
-from .files import RunLock
+from .files import LOCK_NAME, RunLock
 
 METRICS_FILE = "metrics.csv"
 
@@ -40,9 +43,53 @@ def refuse_taken(folder: Path, overwrite: bool) -> None:
 
 
 def check_run_dir(folder: Path, overwrite: bool) -> None:
-    """Refuse now what ``run_training`` would refuse: a folder another process is writing, or one holding a run."""
-    with RunLock(folder):
-        refuse_taken(folder, overwrite)
+    """Refuse now what ``run_training`` would refuse: a folder another process is writing, or one holding a run.
+    A check leaves nothing behind: folders it had to create for the lock are removed again."""
+    created = _first_missing(folder)
+    try:
+        with RunLock(folder):
+            refuse_taken(folder, overwrite)
+    finally:
+        if created is not None:
+            _remove_empty(folder, created)
+
+
+@contextlib.contextmanager
+def locked_run_dir(folder: Path | str) -> Iterator[RunLock]:
+    """The run folder locked (created if needed); when what runs inside fails and the folders this call created hold
+    nothing but the lock, they are removed again, so a refused or failed run leaves no empty folder behind."""
+    folder = Path(folder)
+    created = _first_missing(folder)
+    try:
+        with RunLock(folder) as lock:
+            yield lock
+    except BaseException:
+        if created is not None:
+            _remove_empty(folder, created)
+        raise
+
+
+def _first_missing(folder: Path) -> Path | None:
+    """The outermost of ``folder`` and its parents that does not exist yet (None when ``folder`` exists)."""
+    missing = None
+    for candidate in (folder, *folder.parents):
+        if candidate.exists():
+            break
+        missing = candidate
+    return missing
+
+
+def _remove_empty(folder: Path, outermost: Path) -> None:
+    """Remove ``folder``'s lock file and then each folder up to ``outermost`` while it is empty; best effort."""
+    try:
+        if [entry.name for entry in os.scandir(folder)] == [LOCK_NAME]:
+            (folder / LOCK_NAME).unlink()
+        for candidate in (folder, *folder.parents):
+            candidate.rmdir()  # fails (and stops) at the first folder that holds anything
+            if candidate == outermost:
+                break
+    except OSError:
+        pass
 
 
 def claim_run_dir(folder: Path, overwrite: bool) -> None:

@@ -218,9 +218,12 @@ class Setting:
 
 TRAIN_SETTINGS: list[Setting] = [
     Setting("dataset", str, "digits", f"Data set: {names(DATASETS)}."),  # checked with data (config.validate)
-    Setting("data", str | None, None, "Your own data instead of --dataset: an .npz with X and y, a .csv (label column first), "
+    Setting("data", str | None, None, "Your own data instead of --dataset: an .npz with X and y, a .csv (see --label-column), "
             "a folder of class sub-folders of images, an MNIST IDX folder, or the course .mat.", check_data),
-    Setting("label_column", str | None, None, "CSV label column: a header name or a position (0 = first, -1 = last)."),
+    Setting("label_column", str | None, None, "CSV label column: a header name or a position (0 = first, -1 = last). "
+            "Default: the one column named label, labels, digit, class, target or y (any case), else the first; an unnamed "
+            "first column holding 0, 1, 2... (pandas' index) is skipped. The choice is said in one line and kept by the "
+            "model for later --data files."),
     Setting("val_data", str | None, None, "Your own validation set (read like --data) instead of a share of the training data: "
             "it drives --early-stopping and the validation curves; --val-fraction is then not used.", check_data),
     Setting("data_dir", str | None, None, "Directory of the MNIST IDX files, or the course .mat file."),

@@ -20,6 +20,7 @@ import itertools
 import json
 import os
 import re
+import signal
 import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
@@ -32,13 +33,12 @@ import numpy as np
 from . import checks
 from .config import TrainConfig
 from .errors import BpnnError, BpnnValueError, DataFileError, SettingError
-from .files import ensure_folder, write_text
+from .files import write_text
 from .settings import TRAIN_SETTINGS, train_setting
+from .sweep_folder import MANIFEST, MAX_TRIALS, RESULTS_CSV, check_size, claim_sweep_folder
 
 TRIALS_DIR = "trials"
-RESULTS_CSV = "results.csv"
 RESULTS_MD = "results.md"
-MANIFEST = "sweep.json"
 METRIC_COLUMNS = ("status", "test_accuracy", "val_accuracy", "train_accuracy", "train_cost", "epochs", "seconds",
                   "small_weights", "message")  # fmt: skip
 Progress = Callable[[int, int, dict[str, Any]], None]  # (finished, total, the row just finished)
@@ -199,27 +199,44 @@ def run_sweep(
     workers: int | None = None,
     resume: bool = True,
     progress: Progress | None = None,
+    overwrite: bool = False,
+    yes: bool = False,
+    announce: Callable[[int], None] | None = None,
 ) -> Path:
-    """Train every trial not yet in ``out_dir/results.csv`` (all of them with ``resume=False``), ``workers`` at a time,
-    then write results.md and the plots; returns ``out_dir``. Failed trials are rows with their message."""
+    """Train every trial not yet done in ``out_dir/results.csv`` (failed trials are tried again; all of them with
+    ``resume=False``), ``workers`` at a time, then write results.md and the plots; returns ``out_dir``.
+
+    The folder is this sweep's: a second process running into it is refused (a lock), and so is a different sweep
+    (other swept keys or fixed settings) or a training run already there, unless ``overwrite``. A grid of more than
+    MAX_TRIALS trials needs ``yes``. ``announce(trials)`` is called once the folder is this sweep's and the trials are
+    checked (before they are built when there are over MAX_TRIALS). Failed trials are rows with their message."""
     if workers is not None:
         checks.whole("workers", workers, 1)
-    configs = trials(grid, fixed)
-    swept = list(grid)
-    out = ensure_folder(Path(out_dir))
-    ids = [trial_id(c, swept) for c in configs]
-    rows = _read_rows(out / RESULTS_CSV, set(ids)) if resume else {}
-    _write_manifest(out, grid, fixed or {}, ids)
-    _write_csv(out, swept, configs, ids, rows)
-    todo = [(c, i) for c, i in zip(configs, ids) if i not in rows]
-    if progress is not None:
-        progress(len(rows), len(ids), {})
-    for identity, row in _train_all(todo, out, workers):
-        rows[identity] = row
+    size = check_size(grid, yes)
+    out = Path(out_dir)
+    from .runs import locked_run_dir
+
+    with locked_run_dir(out):
+        resume = claim_sweep_folder(out, grid, fixed or {}, overwrite) and resume
+        if announce is not None and size > MAX_TRIALS:  # building a grid this large takes a while: said before
+            announce(size)
+        configs = trials(grid, fixed)
+        if announce is not None and size <= MAX_TRIALS:  # said once every trial is known to be valid
+            announce(size)
+        swept = list(grid)
+        ids = [trial_id(c, swept) for c in configs]
+        rows = _read_rows(out / RESULTS_CSV, set(ids)) if resume else {}
+        _write_manifest(out, grid, fixed or {}, ids)
         _write_csv(out, swept, configs, ids, rows)
+        todo = [(c, i) for c, i in zip(configs, ids) if i not in rows]
         if progress is not None:
-            progress(len(rows), len(ids), {"trial": identity, **row})
-    write_report(out, grid, configs, ids, rows, fixed or {})
+            progress(len(rows), len(ids), {})
+        for identity, row in _train_all(todo, out, workers):
+            rows[identity] = row
+            _write_csv(out, swept, configs, ids, rows)
+            if progress is not None:
+                progress(len(rows), len(ids), {"trial": identity, **row})
+        write_report(out, grid, configs, ids, rows, fixed or {})
     return out
 
 
@@ -238,11 +255,30 @@ def _train_all(todo: list[tuple[TrainConfig, str]], out: Path, workers: int | No
 
     with parallel_config(backend="loky", inner_max_num_threads=threads):
         tasks = (delayed(_tagged)(config, str(out / TRIALS_DIR / identity), threads, identity) for config, identity in todo)
-        yield from Parallel(n_jobs=count, return_as="generator_unordered")(tasks)
+        try:
+            yield from Parallel(n_jobs=count, return_as="generator_unordered")(tasks)
+        except BaseException:  # Ctrl-C, SIGTERM, an error: the workers are stopped now, not after their trials
+            _stop_workers()
+            raise
+
+
+def _stop_workers() -> None:
+    """Kill the loky worker processes at once (their trials are unfinished; each run folder keeps its last epoch)."""
+    from joblib.externals.loky import reusable_executor
+
+    executor = getattr(reusable_executor, "_executor", None)
+    if executor is None:
+        return
+    try:
+        executor.shutdown(wait=True, kill_workers=True)
+    except Exception:  # noqa: BLE001 - already stopping; the interrupt is what the user must see
+        pass
 
 
 def _tagged(config: TrainConfig, folder: str, threads: int, identity: str) -> tuple[str, dict[str, Any]]:
-    """One trial in a worker, its row tagged with its id (results arrive in any order)."""
+    """One trial in a worker, its row tagged with its id (results arrive in any order). Ctrl-C in a terminal reaches
+    every process of the group: the worker leaves it to the parent, which stops the workers (no tracebacks)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     return identity, _run_trial(config, folder, threads)
 
 
@@ -263,8 +299,8 @@ def _read_rows(path: Path, wanted: set[str]) -> dict[str, dict[str, Any]]:
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise DataFileError(f"{path} cannot be read ({exc}); delete it or pass --no-resume to start the sweep afresh") from None
     rows = {}
-    for record in records:
-        if record.get("trial") in wanted and record.get("status") in ("ok", "failed"):
+    for record in records:  # failed trials are tried again (their cause may have been fixed since)
+        if record.get("trial") in wanted and record.get("status") == "ok":
             rows[record["trial"]] = {k: _number(record.get(k, "")) for k in METRIC_COLUMNS}
     return rows
 

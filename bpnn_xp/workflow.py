@@ -32,8 +32,8 @@ from .engine import (
     is_full_batch_method,
 )
 from .errors import BpnnValueError, DataFileError, DivergenceError, SettingError
-from .files import RunLock, write_text
-from .runs import METRICS_FILE, claim_run_dir, metrics_csv, same_folder
+from .files import write_text
+from .runs import METRICS_FILE, claim_run_dir, locked_run_dir, metrics_csv, same_folder
 
 
 @dataclass
@@ -50,6 +50,9 @@ class PreparedData:
     def split(self, name: str) -> Split:
         """The split called test, val or train, or a one-line error."""
         chosen = {"test": self.test, "val": self.val, "train": self.train}.get(name)
+        if name == "val" and chosen is None:
+            raise SettingError("this run holds no validation data (it was trained with val_fraction 0); give split test or train",
+                               "val_fraction", "split")  # fmt: skip
         if chosen is None:
             raise SettingError(f"split must be test, val or train (val needs val_fraction > 0 at training); got {name!r}",
                                "split", "val_fraction")  # fmt: skip
@@ -64,20 +67,22 @@ class RunResult:
     model_path: Path | None
 
 
-def load_data(config: TrainConfig) -> Dataset:
-    """The data a config names: the user's own (``--data PATH``) or a named data set."""
+def load_data(config: TrainConfig, reading: dict[str, Any] | None = None) -> Dataset:
+    """The data a config names: the user's own (``--data PATH``, read as ``reading`` says when a model read it before)
+    or a named data set."""
     if config.data is not None:
         from .data.userdata import load_user_data
 
-        return load_user_data(config.data, config.label_column)
+        return load_user_data(config.data, config.label_column, reading=reading)
     if config.dataset == ARRAYS_DATASET:
         raise SettingError("this model was fitted on arrays in Python, so its data is not on disk; score it on data PATH", "data")
     return load_dataset(config.dataset, config.data_dir, config.download, seed=config.seed)
 
 
-def prepare_data(config: TrainConfig, preprocessing: Preprocessing | None = None) -> PreparedData:
+def prepare_data(config: TrainConfig, preprocessing: Preprocessing | None = None,
+                 reading: dict[str, Any] | None = None) -> PreparedData:  # fmt: skip
     """Load, split (seeded, stratified) and preprocess; fits standardization on the training split."""
-    dataset = load_data(config)
+    dataset = load_data(config, reading)
     val_fraction = 0.0 if config.val_data is not None else config.val_fraction  # the user's own set replaces the share
     splits = make_splits(dataset, val_fraction, config.test_fraction, seed=config.seed)
     if preprocessing is None:
@@ -146,7 +151,7 @@ def run_training(
             config = replace(config, out=None)
         if resume is not None and not isinstance(resume, SavedModel):
             resume = checkpoint.load_model(resume)
-        with RunLock(config.out) if config.out else contextlib.nullcontext():
+        with locked_run_dir(config.out) if config.out else contextlib.nullcontext():
             if config.out and (resume is None or not same_folder(Path(config.out), resume.run_dir)):
                 claim_run_dir(Path(config.out), overwrite)  # a resumed run writes freely only into its own folder
             return _run_training(config, resume, on_epoch=on_epoch, on_batch=on_batch, log_every=log_every, comm=comm)
@@ -156,7 +161,7 @@ def _run_training(config: TrainConfig, resume: SavedModel | None, on_epoch: Any,
                   comm: Any) -> RunResult:  # fmt: skip
     """``run_training`` once the settings are checked and the run folder is ours."""
     backend = backends.resolve_device(comm.device(config.device))  # one GPU per rank
-    data = prepare_data(config, resume.preprocessing if resume else None)
+    data = prepare_data(config, resume.preprocessing if resume else None, resume.reading if resume else None)
     n_classes = data.dataset.n_classes
     with backend.use():
         if resume:
@@ -301,6 +306,8 @@ def dataset_info(dataset: Dataset) -> dict[str, Any]:
     """The model's input convention, saved with it so predict and evaluate can apply it to raw inputs."""
     info = {"name": dataset.name, "n_classes": dataset.n_classes, "image_shape": dataset.image_shape,
             "pixel_scale": float(dataset.pixel_scale), "class_names": dataset.class_names, "source": dataset.source}  # fmt: skip
+    if dataset.reading is not None:  # how the file was read: applied again to every later --data unless overridden
+        info["reading"] = dataset.reading
     if dataset.image_shape is not None:
         info["polarity"] = "light_on_dark"  # ink brighter than the page, as in MNIST; drawings are flipped to match
     return info
@@ -314,17 +321,36 @@ class GradcheckResult:
     dtype: str
 
 
-def check_gradients(sizes: list[int], activation: str, cost: str, l2: float = 0.0, l1: float = 0.0, samples: int = 10,
-                    device: str = "cpu", dtype: str = "float64", seed: int = 0) -> GradcheckResult:  # fmt: skip
-    """Backprop against central differences on a small random network and random data."""
+GRADCHECK_LIMIT = 200_000  # parameters x samples above which gradcheck runs only when asked (yes=True)
+
+
+def gradcheck_work(sizes: list[int], samples: int, yes: bool = False) -> tuple[int, int]:
+    """(parameters, forward passes) a gradient check of this network makes (two passes per parameter); a check over
+    GRADCHECK_LIMIT parameters x samples is refused unless ``yes``, before any work."""
     if len(sizes) < 2 or samples <= 0:
         raise SettingError("sizes needs at least an input and an output size (e.g. 4,5,3) and samples must be > 0", "sizes",
                            "samples")  # fmt: skip
+    parameters = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
+    if parameters * samples > GRADCHECK_LIMIT and not yes:
+        raise SettingError(f"a gradient check of {parameters:,} parameters makes {2 * parameters:,} forward passes of "
+                           f"{samples} rows each (over the limit of {GRADCHECK_LIMIT:,} for parameters x rows); give smaller "
+                           "sizes or fewer samples, or yes to run it anyway", "sizes", "samples", "yes")  # fmt: skip
+    return parameters, 2 * parameters
+
+
+def check_gradients(sizes: list[int], activation: str, cost: str, l2: float = 0.0, l1: float = 0.0, samples: int = 10,
+                    device: str = "cpu", dtype: str = "float64", seed: int = 0, yes: bool = False,
+                    progress: Any = None) -> GradcheckResult:  # fmt: skip
+    """Backprop against central differences on a small random network and random data.
+
+    Central differences cost two forward passes per parameter: more than GRADCHECK_LIMIT parameters x samples
+    is refused unless ``yes``; ``progress(done, total)`` is called as the parameters are probed."""
+    gradcheck_work(sizes, samples, yes)
     backend = backends.resolve_device(device)
     rng = np.random.default_rng(seed)
     with backend.use():
         net = Network.create(sizes, activation, cost, "glorot", rng, backend, dtype)
         X = backend.asarray(rng.normal(size=(samples, sizes[0])), dtype)
         Y = backend.asarray(one_hot(rng.integers(0, sizes[-1], samples), sizes[-1]), dtype)
-        difference = gradient_check(net, X, Y, l2=l2, l1=l1)
+        difference = gradient_check(net, X, Y, l2=l2, l1=l1, progress=progress)
     return GradcheckResult(difference, net.n_params, backend.name, dtype)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import operator
 import warnings
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,7 +16,7 @@ from typing import Any
 import array_api_compat
 import numpy as np
 
-from ..errors import DeviceError, unknown_name
+from ..errors import BpnnValueError, DeviceDtypeError, DeviceError, unknown_name
 from . import gpu_probe
 
 DEVICE_HELP = "cpu, cuda, cuda:N, auto, array-api-strict[:DEVICE], torch, torch:cuda:N, torch:mps"
@@ -36,6 +37,7 @@ class Backend:
         """Copy a host (NumPy) array or nested list to this backend's device, optionally casting."""
         host = np.asarray(host)
         if dtype is not None:
+            self.check_dtype(dtype if isinstance(dtype, str) else np.dtype(dtype).name)
             host = host.astype(dtype, copy=False)
         if self.library == "torch":
             host = np.ascontiguousarray(host)  # torch refuses negative strides
@@ -45,7 +47,20 @@ class Backend:
         """The namespace's dtype object for "float32" or "float64"."""
         if name not in DTYPES:
             raise unknown_name("dtype", name, DTYPES)
+        self.check_dtype(name)
         return getattr(self.xp, name)
+
+    def check_dtype(self, name: str) -> None:
+        """A DeviceError naming the device and the dtype when the device cannot hold that dtype (array-api-strict's
+        no_float64 device, Apple's MPS without float64...); other libraries' devices are asked through the array
+        API's inspection namespace, NumPy is never asked."""
+        if self.library == "numpy" or name not in DTYPES:
+            return
+        held = _device_dtypes(self)
+        if held is not None and name not in held:
+            other = next((d for d in DTYPES if d != name and d in held), None)
+            fix = f"use dtype {other} or another device" if other else "use another device"
+            raise DeviceDtypeError(f"device {self.name} cannot hold {name} arrays; {fix}", "device", "dtype")
 
     def use(self) -> contextlib.AbstractContextManager:
         """A context that makes this device current (needed by CuPy on a GPU other than 0)."""
@@ -234,10 +249,27 @@ def to_numpy(array: Any) -> np.ndarray:
     return np.asarray(array)
 
 
+_DTYPES_HELD: dict[str, frozenset[str] | None] = {}
+
+
+def _device_dtypes(backend: Backend) -> frozenset[str] | None:
+    """The dtype names a backend's device holds (asked once per device), or None when the library cannot say."""
+    key = f"{backend.library}:{backend.device}"
+    if key not in _DTYPES_HELD:
+        try:
+            info = backend.xp.__array_namespace_info__()
+            _DTYPES_HELD[key] = frozenset(info.dtypes(device=backend.device))
+        except Exception:  # noqa: BLE001 - a library without (device-aware) inspection: nothing to check
+            _DTYPES_HELD[key] = None
+    return _DTYPES_HELD[key]
+
+
 def host_rng(seed: int | np.random.Generator | None) -> np.random.Generator:
     """The seeded host random Generator all randomness (init, shuffling) comes from."""
     if isinstance(seed, np.random.Generator):
         return seed
+    if seed is not None and (isinstance(seed, bool) or not hasattr(seed, "__index__") or operator.index(seed) < 0):
+        raise BpnnValueError(f"seed must be a whole number >= 0 (or a numpy Generator), got {seed!r}")
     return np.random.default_rng(seed)
 
 

@@ -304,6 +304,16 @@ def launched_size(environ: dict[str, str] | None = None) -> int:
     return 1
 
 
+def launched_rank(environ: dict[str, str] | None = None) -> int:
+    """This process's rank as the MPI launcher's variables say (0 when not started by one); read before MPI starts."""
+    environ = dict(os.environ) if environ is None else environ
+    for size_name, rank_name in LAUNCHER_VARIABLES:
+        value = environ.get(rank_name, "").strip()
+        if environ.get(size_name, "").strip().isdigit() and value.isdigit():
+            return int(value)
+    return 0
+
+
 def from_environment(gpu_reduce: str = "host", environ: dict[str, str] | None = None) -> SingleProcess | MPIComm:
     """An MPIComm when launched by mpiexec/srun with more than one rank, else SingleProcess (mpi4py not imported)."""
     if gpu_reduce not in GPU_REDUCE_MODES:
@@ -326,6 +336,7 @@ __all__ = [
     "MPIComm",
     "SingleProcess",
     "from_environment",
+    "launched_rank",
     "launched_size",
     "single_process",
 ]

@@ -30,6 +30,7 @@ class Dataset:
     pixel_scale: float = 1.0  # what raw values were divided by: 255 for 0..255 pixels, 16 for the 8x8 digits, 1 otherwise
     class_names: list[str] | None = None  # names in class-index order; None means "0".."K-1"
     source: str | None = None  # the user's path, for data given with --data
+    reading: dict | None = None  # how the file was read (a CSV's delimiter, header, label column), kept by the model
 
     @property
     def n_features(self) -> int:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import glob
 import io
+import os
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
@@ -44,19 +45,31 @@ def load_inputs(
     An image without ink is predicted anyway, with a UserWarning naming the file.
     """
     rows, names = [], []
-    for path in _expand(paths):
+    files = _expand(paths)
+    shown = _shown_names(files)
+    for path, name in zip(files, shown):
         if path.suffix.lower() == ".npy":
             block = _from_npy(path, n_features, image_shape, pixel_scale)
             rows.append(block)
-            names += [f"{path.name}[{i}]" for i in range(len(block))]
+            names += [f"{name}[{i}]" for i in range(len(block))]
         elif path.suffix.lower() in IMAGE_SUFFIXES:
             if image_shape is None:
                 raise DataFileError(f"{path}: this model was not trained on images; give a .npy array of {n_features} features")
             rows.append(_from_image(path, image_shape, normalize)[None, :])
-            names.append(path.name)
+            names.append(name)
         else:
             raise DataFileError(f"{path}: unsupported input; give .npy arrays or images ({', '.join(sorted(IMAGE_SUFFIXES))})")
     return np.concatenate(rows), names
+
+
+def _shown_names(files: list[Path]) -> list[str]:
+    """How each input is named in the results: its base name when all sit in one folder, else its path relative to the
+    folder they share (so 3/a.png and 7/a.png stay apart)."""
+    folders = {path.resolve().parent for path in files}
+    if len(folders) <= 1:
+        return [path.name for path in files]
+    root = Path(os.path.commonpath([str(path.resolve()) for path in files]))
+    return [path.resolve().relative_to(root).as_posix() for path in files]
 
 
 def _expand(paths: list[Path]) -> list[Path]:

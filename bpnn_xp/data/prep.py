@@ -3,10 +3,20 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-from ..errors import BpnnValueError
+from ..errors import BpnnTypeError, BpnnValueError
+
+
+def label_array(labels: Any, name: str = "labels") -> np.ndarray:
+    """``labels`` as a NumPy array; a ragged list (rows of different lengths) is one error naming ``name``."""
+    try:
+        return np.asarray(labels)
+    except ValueError:
+        raise BpnnValueError(f"{name} must be one label per sample (a flat list or 1-D array); got a ragged list whose "
+                             "items have different lengths") from None
 
 
 def one_hot(labels: np.ndarray, n_classes: int | None = None) -> np.ndarray:
@@ -14,9 +24,11 @@ def one_hot(labels: np.ndarray, n_classes: int | None = None) -> np.ndarray:
 
     With ``n_classes=1`` the result is the single 0/1 column a sigmoid output needs.
     """
-    labels = np.asarray(labels)
+    labels = label_array(labels)
     if labels.ndim != 1:
         raise BpnnValueError(f"labels must be a 1-D array of class indices, got shape {labels.shape}")
+    if labels.dtype.kind not in "biuf":
+        raise BpnnTypeError(f"labels must be class indices (whole numbers), got {labels.dtype} values")
     if labels.size and (not np.issubdtype(labels.dtype, np.integer)):
         if not np.all(np.equal(np.mod(labels, 1), 0)):
             raise BpnnValueError("labels must be whole numbers (class indices 0..K-1)")

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import BpnnValueError, DataFileError
+from ..errors import BpnnValueError, DataFileError, SettingFileError
 from . import matfile
-from .csvfile import read_csv
+from .csvfile import read_csv_layout
 from .datasets import Dataset
 from .idxfolder import from_idx_folder, idx_files
 from .imagefolder import from_image_folder
@@ -33,6 +33,7 @@ def load_user_data(
     image_shape: tuple[int, int] | None = None,
     for_evaluation: bool = False,
     pixel_scale: float | None = None,
+    reading: dict | None = None,
 ) -> Dataset:
     """The data at ``path`` as a Dataset (see the module docstring for the forms).
 
@@ -41,16 +42,25 @@ def load_user_data(
     ``for_evaluation``: the data will be scored, not trained on: one class is enough, an IDX folder may hold only
     its t10k pair, and X/labels are the rows to score (the t10k pair when an IDX folder holds both).
     ``pixel_scale``: a trained model's; .npz/.csv values are then scaled like its training data instead of detected.
+    ``reading``: how a model's training file was read (a CSV's label column, delimiter...), applied unless overridden.
     """
     path = Path(path)
     if not path.exists():
         raise DataFileError(f"data {path} does not exist; give {ACCEPTED}")
+    if label_column is not None and (path.is_dir() or path.suffix.lower() != ".csv"):
+        raise SettingFileError(f"label_column is read for .csv files only; {path} is not one, so drop label_column",
+                               "label_column")
     if path.is_dir():
         found = idx_files(path)
         dataset = from_idx_folder(path, found, for_evaluation) if found else from_image_folder(path, image_shape)
-    elif path.suffix.lower() in (".npz", ".csv"):
-        reader = read_npz if path.suffix.lower() == ".npz" else (lambda p: read_csv(p, label_column))
-        raw, values, shape = reader(path)
+    elif path.suffix.lower() == ".csv":
+        raw, values, layout = read_csv_layout(path, label_column, reading)
+        dataset = _from_arrays(path, raw, values, image_shape, pixel_scale)
+        dataset.reading = layout.recipe()
+        _check_classes(dataset, for_evaluation)
+        layout.say(path)  # said once the file is accepted: a refused file gets its one error line alone
+    elif path.suffix.lower() == ".npz":
+        raw, values, shape = read_npz(path)
         dataset = _from_arrays(path, raw, values, shape or image_shape, pixel_scale)
     elif path.suffix.lower() == ".mat":
         X, labels = matfile.load_course_mat(path)
@@ -126,6 +136,16 @@ def check_compatible(
         )
     if dataset.image_shape and image_shape and tuple(dataset.image_shape) != tuple(image_shape):
         raise DataFileError(f"{where} holds {_size(dataset.image_shape)} images but the model takes {_size(image_shape)} images")
+    lookup = class_lookup(dataset, n_classes, class_names)
+    dataset.labels = lookup[dataset.labels]
+    if dataset.test is not None:
+        dataset.test = Split(dataset.test.X, lookup[dataset.test.labels])
+    dataset.n_classes, dataset.class_names = n_classes, ([str(n) for n in class_names] if class_names else None)
+
+
+def class_lookup(dataset: Dataset, n_classes: int, class_names: list[str] | None) -> np.ndarray:
+    """Model class index of each of ``dataset``'s classes (by name); a class the model never saw is one error naming it."""
+    where = dataset.source or dataset.name
     model_names = [str(n) for n in class_names] if class_names else [str(i) for i in range(n_classes)]
     if len(model_names) != n_classes:
         raise BpnnValueError(f"the model's {len(model_names)} class names do not match its {n_classes} classes")
@@ -136,11 +156,7 @@ def check_compatible(
     if unknown:
         shown = ", ".join(unknown[:10]) + (", ..." if len(unknown) > 10 else "")
         raise DataFileError(f"{where} has class(es) {shown} that the model does not know; it knows {_classes(model_names)}")
-    lookup = np.array([index.get(name, -1) for name in data_names], dtype=np.int64)
-    dataset.labels = lookup[dataset.labels]
-    if dataset.test is not None:
-        dataset.test = Split(dataset.test.X, lookup[dataset.test.labels])
-    dataset.n_classes, dataset.class_names = n_classes, (list(model_names) if class_names else None)
+    return np.array([index.get(name, -1) for name in data_names], dtype=np.int64)
 
 
 def _features(n: int, shape: tuple[int, int] | None) -> str:

@@ -28,7 +28,11 @@ def encode_labels(values: np.ndarray, where: str) -> tuple[np.ndarray, list[str]
     Integers 0..K-1 (all present) stay as they are with no names; other integers and text become indices into
     their sorted distinct values (numerically sorted when all are whole numbers), which are the class names.
     """
-    values = np.asarray(values)
+    try:
+        values = np.asarray(values)
+    except ValueError:
+        raise DataFileError(f"{where}: labels must be one value per row; got a ragged list whose items differ in "
+                            "length") from None
     if values.ndim != 1:
         raise DataFileError(f"{where}: labels must be one value per row (a vector); got shape {values.shape}")
     if values.dtype.kind in ("U", "S"):

@@ -29,7 +29,7 @@ from array_api_compat import device as device_of
 
 from .. import backends, checks
 from ..backends.kernels import FlatViews, PenaltyFold, Totals, Workspace, buffer_for
-from ..errors import BpnnValueError
+from ..errors import BpnnTypeError, BpnnValueError
 from .activations import Activation, get_activation
 from .costs import Cost, get_cost
 from .dropout import Masks
@@ -62,7 +62,7 @@ class Network:
     ) -> None:
         if len(weights) == 0 or len(weights) != len(biases):
             raise BpnnValueError("a network needs one bias vector per weight matrix and at least one layer")
-        self.xp = array_namespace(*weights, *biases)
+        self.xp = _one_namespace(weights, biases)
         self.device = device_of(weights[0])
         if isinstance(activations, (str, Activation)):
             activations = [activations] * (len(weights) - 1)
@@ -234,16 +234,19 @@ class Network:
     @on_network_device
     def logits(self, X: Any) -> Any:
         """Output pre-activations z_L for a batch X of shape (m, n_inputs)."""
+        _check_inputs(self, X)
         return self._forward(X, record=False)[0]
 
     @on_network_device
     def feedforward(self, X: Any) -> Any:
         """Network outputs a_L (class probabilities for the cross-entropy costs)."""
+        _check_inputs(self, X)
         return self.cost_function.predict(self._forward(X, record=False)[0], self.xp)
 
     @on_network_device
     def predict(self, X: Any) -> Any:
         """Predicted class index per row, as the cost reads its outputs (see ``Cost.classes``)."""
+        _check_inputs(self, X)
         return self.cost_function.classes(self._forward(X, record=False)[0], self.xp)
 
     # ------------------------------------------------------------------ cost and gradients
@@ -406,11 +409,31 @@ class Network:
         return cls(weights, biases, activation, cost)
 
 
+def _one_namespace(weights: Sequence[Any], biases: Sequence[Any]) -> Any:
+    """The one array library of the parameters; arrays from two libraries are one error naming them."""
+    try:
+        return array_namespace(*weights, *biases)
+    except TypeError:
+        libraries = sorted({type(a).__module__.split(".")[0] for a in (*weights, *biases)})
+        raise BpnnTypeError(f"weights and biases must come from one array library, got arrays of {', '.join(libraries)}; "
+                            "move them all to one (e.g. with bpnn_xp.to_numpy)") from None
+
+
+def _check_inputs(network: Network, X: Any) -> None:
+    """X must be a 2-D batch with one column per network input."""
+    n_inputs = network._weights[0].shape[0]
+    if getattr(X, "ndim", None) != 2 or X.shape[1] != n_inputs:
+        raise BpnnValueError(f"X must have shape (n_samples, {n_inputs}) for this network's {n_inputs} inputs, "
+                             f"got {getattr(X, 'shape', type(X).__name__)}")  # fmt: skip
+
+
 def _check_layers(xp: Any, weights: Sequence[Any], biases: Sequence[Any]) -> None:
     """One dtype (float32 or float64) throughout, (fan_in, fan_out) weights, matching biases and widths."""
     for i, (w, b) in enumerate(zip(weights, biases)):
-        if not (xp.isdtype(w.dtype, "real floating") and w.dtype == b.dtype == weights[0].dtype):
-            raise BpnnValueError(f"layer {i + 1}: parameters must all be float32 or all float64, got {w.dtype}/{b.dtype}")
+        if not (w.dtype in (xp.float32, xp.float64) and w.dtype == b.dtype == weights[0].dtype):
+            reason = " (float16 is too coarse for training and cannot be saved)" if "16" in str(w.dtype) else ""
+            raise BpnnValueError(f"layer {i + 1}: parameters must all be float32 or all float64, got {w.dtype}/{b.dtype}"
+                                 f"{reason}")  # fmt: skip
         if w.ndim != 2 or b.ndim != 1 or b.shape[0] != w.shape[1]:
             raise BpnnValueError(f"layer {i + 1}: weights must be (fan_in, fan_out) and bias (fan_out,)")
         if i and w.shape[0] != weights[i - 1].shape[1]:
