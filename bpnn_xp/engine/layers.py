@@ -1,15 +1,29 @@
 """What a Network is built from and fed: layer sizes, parameter arrays of one library and dtype, inputs of
-the right width; and the row blocks that scoring and prediction walk to bound device memory."""
+the right width; the device context its methods run in; the row blocks that scoring walks to bound memory."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from typing import Any
+import functools
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, TypeVar
 
 from array_api_compat import array_namespace
 
-from .. import checks
+from .. import backends, checks
 from ..errors import BpnnTypeError, BpnnValueError
+
+Method = TypeVar("Method", bound=Callable[..., Any])
+
+
+def on_network_device(method: Method) -> Method:
+    """Run a Network method inside its arrays' device context (CuPy allocates on the current GPU)."""
+
+    @functools.wraps(method)
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+        with backends.device_context(self._weights[0]):
+            return method(self, *args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
 
 
 def one_namespace(weights: Sequence[Any], biases: Sequence[Any]) -> Any:

@@ -19,10 +19,9 @@ views taken earlier stay valid.
 
 from __future__ import annotations
 
-import functools
 import math
-from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from collections.abc import Sequence
+from typing import Any
 
 from array_api_compat import array_namespace
 from array_api_compat import device as device_of
@@ -34,20 +33,7 @@ from .activations import Activation, get_activation
 from .costs import Cost, get_cost
 from .dropout import Masks
 from .initializers import get_initializer
-from .layers import check_inputs, check_layers, one_namespace, validate_sizes
-
-Method = TypeVar("Method", bound=Callable[..., Any])
-
-
-def on_network_device(method: Method) -> Method:
-    """Run a Network method inside its arrays' device context (CuPy allocates on the current GPU)."""
-
-    @functools.wraps(method)
-    def wrapper(self: Network, *args: Any, **kwargs: Any) -> Any:
-        with backends.device_context(self._weights[0]):
-            return method(self, *args, **kwargs)
-
-    return wrapper  # type: ignore[return-value]
+from .layers import check_inputs, check_layers, on_network_device, one_namespace, validate_sizes
 
 
 class Network:

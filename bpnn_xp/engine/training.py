@@ -41,6 +41,7 @@ from .training_inputs import (
     check_array,
     check_batch_size,
     check_training_data,
+    host_float,
     non_negative,
     normalized_weights,
     positive_number,
@@ -262,12 +263,12 @@ class Trainer:
                 seen, local = min((b + 1) * batch, n), max(mine, 1)  # with several ranks: this rank's rows
                 rate = seen / max(time.perf_counter() - started, 1e-9)
                 cost_sum, correct = network.kernels.read_totals(totals)
-                cost = cost_sum / local + _host_float(penalty)
+                cost = cost_sum / local + host_float(penalty)
                 on_batch(BatchProgress(self.epoch, b + 1, n_batches, cost, correct / local, rate))
         seconds = time.perf_counter() - started
         total_cost, total_correct = self._epoch_sums(*network.kernels.read_totals(totals))  # the one sync of the epoch
         return EpochRecord(
-            self.epoch, total_cost / n + _host_float(penalty), total_correct / n, seconds=seconds,
+            self.epoch, total_cost / n + host_float(penalty), total_correct / n, seconds=seconds,
             samples_per_second=n / max(seconds, 1e-9),
         )
 
@@ -392,11 +393,6 @@ class Trainer:
                 raise BpnnValueError(f"the saved early-stopping patience must be a whole number >= 1, got {patience!r}")
             self.stopper = EarlyStopping(patience)
             self.stopper.load_state_dict(stopping, self.network)
-
-
-def _host_float(value: Any) -> float:
-    """A 0-d device array (or None, meaning no penalty) as a host float."""
-    return 0.0 if value is None else float(value)
 
 
 __all__ = ["DEFAULT_BATCH_SIZE", "FULL_BATCH", "BatchProgress", "EarlyStopping", "EpochRecord", "History", "Trainer",

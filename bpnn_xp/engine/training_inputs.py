@@ -117,3 +117,8 @@ def non_negative(what: str, value: float) -> float:
     if not math.isfinite(value) or value < 0:
         raise BpnnValueError(f"penalty {what} must be >= 0, got {value}")
     return value
+
+
+def host_float(value: Any) -> float:
+    """A 0-d device array (or None, meaning no penalty) as a host float."""
+    return 0.0 if value is None else float(value)
