@@ -21,13 +21,11 @@ from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from . import backends, checks
+from . import backends
 from .cli_common import (
     PROGRESS_EVERY,
-    DeviceOpt,
     OneLineUsageErrors,
     Opt,
     OverwriteOpt,
@@ -318,59 +316,16 @@ def _train_with_display(config: TrainConfig, saved: Any, quiet: bool, overwrite:
 
 
 def _register_saved_run_commands() -> None:
-    """The saved-run commands of cli_saved.py (evaluate, predict, plot, info, export, serve, ...), same error handling."""
+    """The commands of cli_saved.py (evaluate, predict, plot, info, export, serve, ...) and cli_tools.py (gradcheck),
+    with the same error handling."""
     from .cli_saved import COMMANDS
+    from .cli_tools import TOOLS
 
-    for name, command in COMMANDS.items():
+    for name, command in {**COMMANDS, **TOOLS}.items():
         app.command(name)(friendly_errors(command))
 
 
 _register_saved_run_commands()
-
-
-@app.command()
-@friendly_errors
-def gradcheck(
-    sizes: Annotated[str, typer.Option(help="Layer sizes, input first, e.g. 4,5,3.")] = "4,5,3",
-    activation: Annotated[str, typer.Option(help=train_setting("activation").help)] = "sigmoid",
-    cost: Annotated[str, typer.Option(help=train_setting("cost").help)] = "softmax_cross_entropy",
-    l2: Annotated[float, typer.Option(help="L2 penalty lambda.")] = 0.0,
-    l1: Annotated[float, typer.Option(help="L1 penalty lambda.")] = 0.0,
-    samples: Annotated[int, typer.Option(help="Random samples in the batch.")] = 10,
-    device: DeviceOpt = "cpu",
-    dtype: Annotated[str, typer.Option(help="float64 (recommended) or float32.")] = "float64",
-    threshold: Annotated[float, typer.Option(help="Fail (exit 1) above this relative difference.")] = 1e-7,
-    seed: Annotated[int, typer.Option(help="Seed for the network and data.")] = 0,
-    yes: Annotated[bool, typer.Option("--yes", help="Check a network over the size limit (two forward passes per "
-                                                    "parameter: minutes for large ones).")] = False,  # fmt: skip
-    quiet: QuietOpt = False,
-) -> None:
-    """Compare backprop with central differences on a small random network; exit 1 above --threshold.
-
-    The check makes two forward passes per parameter; it says how many first and shows progress on stderr."""
-    from .workflow import check_gradients, gradcheck_work
-
-    checks.real("threshold", threshold, 0, low_open=True)
-    layer_sizes = checks.parse_hidden("sizes", sizes)
-    parameters, passes = gradcheck_work(layer_sizes, samples, yes)
-    if not quiet:
-        console.print(f"gradcheck: {parameters:,} parameters, {passes:,} forward passes over {samples} samples",
-                      highlight=False)  # fmt: skip
-    progress = Progress(TextColumn("[bold]parameters"), MofNCompleteColumn(), BarColumn(), TimeElapsedColumn(),
-                        console=console, disable=quiet or parameters < 2000, transient=True)  # fmt: skip
-    task = progress.add_task("gradcheck", total=parameters)
-    with progress:
-        result = check_gradients(layer_sizes, activation=activation, cost=cost, l2=l2, l1=l1, samples=samples,
-                                 device=device, dtype=dtype, seed=seed, yes=yes,
-                                 progress=lambda done, total: progress.update(task, completed=done))  # fmt: skip
-    verdict = "OK" if result.difference <= threshold else "FAILED"
-    out.print(
-        f"relative difference {result.difference:.3e} ({verdict}, threshold {threshold:g}; "
-        f"{result.n_params} parameters on {result.device}, {result.dtype})",
-        highlight=False,
-    )
-    if verdict != "OK":
-        raise typer.Exit(1)
 
 
 @app.command()

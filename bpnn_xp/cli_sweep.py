@@ -90,7 +90,7 @@ def _sweep_interrupted(out_dir: Path) -> str:
 
 def _sweep_outcome(folder: Path) -> None:
     """Say where the results are; a sweep in which every trial failed exits 1."""
-    from .sweep import RESULTS_MD
+    from .sweep_report import RESULTS_MD
 
     ok, failed = outcome(folder)
     if ok == 0 and failed:

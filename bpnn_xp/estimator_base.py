@@ -4,7 +4,6 @@ with MLPClassifier's stopping rule as its policy, prediction in batches, picklin
 
 from __future__ import annotations
 
-import inspect
 import time
 import warnings
 from pathlib import Path
@@ -20,13 +19,13 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from . import backends, checkpoint, checks
 from .config import TrainConfig
 from .data.prep import Preprocessing
-from .engine import Network, Trainer, get_cost, get_optimizer, is_full_batch_method, resolve_initializer
-from .engine.network import row_batches
+from .engine import Network, Trainer, get_cost, get_optimizer, is_full_batch_method
+from .engine.layers import row_batches
 from .engine.stopping import ImprovementStopping
 from .errors import BpnnValueError, SettingError
+from .estimator_params import OPTIMIZER_PARAMETERS, checked_parameters, estimator_init, follow_settings
 from .estimator_runs import (
     ESTIMATOR_META,
-    PARAMETERS,
     device_spec,
     dtype_name,
     follow_dtype,
@@ -40,59 +39,11 @@ from .estimator_runs import (
 )
 
 AUTO_BATCH = 200  # MLPClassifier's batch_size="auto": min(200, n_samples)
-OPTIMIZER_PARAMETERS = {  # the engine's optimizer settings each solver takes, from the estimator's parameters
-    "adam": {"beta1": "beta_1", "beta2": "beta_2", "eps": "epsilon"},
-    "momentum": {"momentum": "momentum"},
-    "nesterov": {"momentum": "momentum"},
-    "rmsprop": {"eps": "epsilon"},
-}
-UNCHECKED = {"batch_size": "auto", "dtype": None}  # estimator-only forms the rows' checks do not know
-
-
-def _estimator_init() -> Any:
-    """``__init__`` with one keyword parameter per table row (its MLPClassifier default), as scikit-learn wants."""
-    signature = inspect.Signature(
-        [inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
-        + [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default) for name, (_, default) in PARAMETERS.items()]
-    )
-
-    def __init__(self: Any, **params: Any) -> None:
-        bound = signature.bind(self, **params)  # an unknown parameter is a TypeError, as for any function
-        bound.apply_defaults()
-        for name, value in list(bound.arguments.items())[1:]:
-            setattr(self, name, value)
-
-    __init__.__signature__ = signature  # type: ignore[attr-defined]
-    return __init__
-
-
-def _estimator_only_form(name: str, value: Any) -> bool:
-    """True for batch_size="auto" and dtype=None (any value, lists and arrays included, may be asked about)."""
-    return name in UNCHECKED and isinstance(value, (str, type(None))) and value == UNCHECKED[name]
-
-
-ESTIMATOR_FORMS = {  # where the estimator takes other forms than the launcher, its own wording of the rule
-    "batch_size": "a positive integer, 'auto' (min(200, n_samples)) or 'full'",
-    "dtype": "None (float32, or float64 for the full-batch solvers), 'float32' or 'float64'",
-    "validation_fraction": "a number in (0, 1)",
-}
-
-
-def _check(setting: Any, name: str, value: Any) -> Any:
-    """The row's check; its message in the estimator's own terms where they differ from the launcher's."""
-    try:
-        return setting.check(name, value)
-    except SettingError:
-        if name not in ESTIMATOR_FORMS:
-            raise
-        raise SettingError(f"{name} must be {ESTIMATOR_FORMS[name]}, got {value!r}", name) from None
-
-
 class _BpnnBase(BaseEstimator):
     """What the classifier and the regressor share: settings, training through Trainer, device handling, save."""
 
     _cost = "softmax_cross_entropy"
-    __init__ = _estimator_init()
+    __init__ = estimator_init()
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
@@ -102,19 +53,7 @@ class _BpnnBase(BaseEstimator):
     # ------------------------------------------------------------------ settings
     def _check_settings(self) -> dict[str, Any]:
         """Every parameter checked by its settings row (messages name the parameter), canonical names, init resolved."""
-        values = {}
-        for name, (setting, _) in PARAMETERS.items():
-            value = getattr(self, name)
-            if name == "hidden_layer_sizes" and checks.is_whole(value):  # MLPClassifier takes one int for one layer
-                value = [value]
-            values[name] = value if name == "random_state" or _estimator_only_form(name, value) else _check(setting, name, value)
-        if values["validation_fraction"] == 0:
-            name = "validation_fraction"
-            raise SettingError(f"{name} must be {ESTIMATOR_FORMS[name]}, got 0", name)
-        if values["early_stopping"] and is_full_batch_method(values["solver"]):
-            raise SettingError(f"early_stopping works with the minibatch solvers (adam, sgd, ...), not {values['solver']}")
-        values["init"] = resolve_initializer(values["init"], values["activation"])
-        return values
+        return checked_parameters(self)
 
     def _batch(self, n: int) -> int:
         """Samples per step: "auto" is min(200, n), "full" is n; larger than n is clipped to n with a warning."""
@@ -212,27 +151,8 @@ class _BpnnBase(BaseEstimator):
             self.__dict__.pop(stale, None)
 
     def _follow_settings(self, settings: dict[str, Any]) -> None:
-        """Continuing a fitted network (warm_start, partial_fit), as scikit-learn does: the layers must be the fitted
-        ones (a change is an error: refit with warm_start=False); a new solver takes effect with the weights kept
-        (a fresh optimizer), and the same solver's changed hyperparameters (learning_rate_init...) apply to it."""
-        fitted = self.network_.sizes[1:-1]
-        if list(settings["hidden_layer_sizes"]) != fitted:
-            raise BpnnValueError(
-                f"hidden_layer_sizes is {tuple(settings['hidden_layer_sizes'])} but the fitted network's hidden layers are "
-                f"{tuple(fitted)}; warm_start and partial_fit continue that network, so set warm_start=False to fit the new "
-                "layers from scratch (or set hidden_layer_sizes back)"
-            )
-        used = {a.name for a in self.network_.activations}
-        if used and used != {settings["activation"]}:
-            raise BpnnValueError(f"activation is {settings['activation']!r} but the fitted network uses {sorted(used)[0]!r}; "
-                                 "set warm_start=False to refit with it (or set activation back)")  # fmt: skip
-        trainer, fresh = self._trainer, self._new_trainer(self.network_, settings["solver"], self._seed_used)
-        if trainer.method != fresh.method:
-            fresh.epoch, fresh.history, fresh.rng = trainer.epoch, trainer.history, trainer.rng
-            self._trainer = fresh
-        elif trainer.optimizer is not None and fresh.optimizer is not None:
-            for key, value in fresh.optimizer.hyperparameters().items():
-                setattr(trainer.optimizer, key, value)
+        """Continue the fitted network under changed parameters as scikit-learn does (estimator_params.follow_settings)."""
+        follow_settings(self, settings)
 
     def _in_model_units(self, X: Any) -> Any:
         """A loaded run's raw host inputs (0..255 pixels, 0..16 digits) scaled as its training data was, exactly as

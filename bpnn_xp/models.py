@@ -13,7 +13,7 @@ from . import backends, checkpoint
 from .checkpoint import SavedModel
 from .data import Split
 from .engine import Network
-from .engine.network import PREDICT_BATCH, row_batches
+from .engine.layers import PREDICT_BATCH, row_batches
 from .errors import BpnnValueError, SettingError, WriteError
 from .files import write_text
 from .runs import METRICS_FILE, metrics_csv

@@ -13,7 +13,7 @@ import bpnn_xp
 from bpnn_xp import Network, Trainer, backends, evaluate
 from bpnn_xp.cli import app
 from bpnn_xp.config import TrainConfig
-from bpnn_xp.engine import gradcheck, training
+from bpnn_xp.engine import gradcheck, training, training_inputs
 from bpnn_xp.engine.costs import get_cost
 from bpnn_xp.errors import BpnnValueError
 from bpnn_xp.models import predict_classes
@@ -47,7 +47,7 @@ def test_engine_entry_points_run_inside_the_arrays_device_context(monkeypatch, b
 
     monkeypatch.setattr(backends, "device_context", recording_context)
     monkeypatch.setattr(gradcheck, "relative_difference", inside(gradcheck.relative_difference))
-    monkeypatch.setattr(training, "_check_training_data", inside(training._check_training_data))
+    monkeypatch.setattr(training_inputs, "_check_training_data", inside(training_inputs._check_training_data))
     net = random_network(backend, [4, 5, 3], "relu")
     X, Y = random_problem(backend, [4, 5, 3])
     checks = {

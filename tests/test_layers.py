@@ -15,9 +15,9 @@ PACKAGE = Path(__file__).resolve().parents[1] / "bpnn_xp"
 ARRAY_LIBRARIES = {"numpy", "cupy", "cupyx", "torch", "array_api_strict", "jax"}
 APP_LAYER = {"settings", "config", "workflow", "checkpoint", "reports", "plots", "cli", "files", "course", "sklearn", "ranking",
              "sweep", "estimator_base", "estimator_runs", "models", "runs", "cli_common", "cli_saved", "cli_sweep", "model_meta",
-             "export", "onnx_export", "serve", "sweep_folder"}
+             "export", "onnx_export", "serve", "sweep_folder", "sweep_report", "estimator_params", "cli_tools"}
 CLI_MAY_IMPORT = {"workflow", "cli_common", "cli_saved", "cli_sweep", "models", "runs", "settings", "config", "errors", "checks",
-                  "reports", "plots", "backends", "sweep", "export", "serve"}
+                  "reports", "plots", "backends", "sweep", "sweep_report", "export", "serve", "cli_tools"}
 
 
 def module_name(path: Path) -> str:

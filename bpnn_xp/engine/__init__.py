@@ -6,7 +6,8 @@ from .costs import COSTS, Cost, get_cost
 from .full_batch import MinimizeResult, minimize
 from .gradcheck import gradient_check, numerical_gradient, relative_difference
 from .initializers import AUTO_INIT, INITIALIZERS, get_initializer, resolve_initializer
-from .network import Network, validate_sizes
+from .layers import validate_sizes
+from .network import Network
 from .optimizers import OPTIMIZER_NAMES, OPTIMIZERS, Optimizer, canonical_optimizer_name, get_optimizer, is_full_batch_method
 from .stopping import EarlyStopping, ImprovementStopping, StoppingPolicy
 from .training import DEFAULT_BATCH_SIZE, FULL_BATCH, BatchProgress, EpochRecord, History, Trainer, check_batch_size, evaluate

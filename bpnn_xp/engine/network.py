@@ -19,34 +19,21 @@ views taken earlier stay valid.
 
 from __future__ import annotations
 
-import functools
 import math
-from collections.abc import Callable, Iterator, Sequence
-from typing import Any, TypeVar
+from collections.abc import Sequence
+from typing import Any
 
 from array_api_compat import array_namespace
 from array_api_compat import device as device_of
 
-from .. import backends, checks
+from .. import backends
 from ..backends.kernels import FlatViews, PenaltyFold, Totals, Workspace, buffer_for
-from ..errors import BpnnTypeError, BpnnValueError
+from ..errors import BpnnValueError
 from .activations import Activation, get_activation
 from .costs import Cost, get_cost
 from .dropout import Masks
 from .initializers import get_initializer
-
-Method = TypeVar("Method", bound=Callable[..., Any])
-
-
-def on_network_device(method: Method) -> Method:
-    """Run a Network method inside its arrays' device context (CuPy allocates on the current GPU)."""
-
-    @functools.wraps(method)
-    def wrapper(self: Network, *args: Any, **kwargs: Any) -> Any:
-        with backends.device_context(self._weights[0]):
-            return method(self, *args, **kwargs)
-
-    return wrapper  # type: ignore[return-value]
+from .layers import check_inputs, check_layers, on_network_device, one_namespace, validate_sizes
 
 
 class Network:
@@ -62,7 +49,7 @@ class Network:
     ) -> None:
         if len(weights) == 0 or len(weights) != len(biases):
             raise BpnnValueError("a network needs one bias vector per weight matrix and at least one layer")
-        self.xp = _one_namespace(weights, biases)
+        self.xp = one_namespace(weights, biases)
         self.device = device_of(weights[0])
         if isinstance(activations, (str, Activation)):
             activations = [activations] * (len(weights) - 1)
@@ -72,7 +59,7 @@ class Network:
         self.cost_function = get_cost(cost)
         if self.cost_function.name == "softmax_cross_entropy" and weights[-1].shape[1] < 2:
             raise BpnnValueError("softmax_cross_entropy needs at least 2 outputs; for one output use sigmoid_cross_entropy")
-        _check_layers(self.xp, weights, biases)
+        check_layers(self.xp, weights, biases)
         self.fast = fast  # False: the generic reference kernels and separate arrays throughout
         self.kernels = backends.kernels_for(self.xp, fast)
         self._flat: Any = None
@@ -152,7 +139,7 @@ class Network:
         weights, biases = list(weights), list(biases)
         if [tuple(a.shape) for a in (*weights, *biases)] != [tuple(a.shape) for a in (*self._weights, *self._biases)]:
             raise BpnnValueError("new weights and biases must have the shapes of the current ones")
-        _check_layers(self.xp, weights, biases)
+        check_layers(self.xp, weights, biases)
         if weights[0].dtype != self.dtype:
             raise BpnnValueError(f"new parameters must be {self.dtype}, got {weights[0].dtype}")
         if self._flat is None:
@@ -234,19 +221,19 @@ class Network:
     @on_network_device
     def logits(self, X: Any) -> Any:
         """Output pre-activations z_L for a batch X of shape (m, n_inputs)."""
-        _check_inputs(self, X)
+        check_inputs(self._weights[0].shape[0], X)
         return self._forward(X, record=False)[0]
 
     @on_network_device
     def feedforward(self, X: Any) -> Any:
         """Network outputs a_L (class probabilities for the cross-entropy costs)."""
-        _check_inputs(self, X)
+        check_inputs(self._weights[0].shape[0], X)
         return self.cost_function.predict(self._forward(X, record=False)[0], self.xp)
 
     @on_network_device
     def predict(self, X: Any) -> Any:
         """Predicted class index per row, as the cost reads its outputs (see ``Cost.classes``)."""
-        _check_inputs(self, X)
+        check_inputs(self._weights[0].shape[0], X)
         return self.cost_function.classes(self._forward(X, record=False)[0], self.xp)
 
     # ------------------------------------------------------------------ cost and gradients
@@ -407,54 +394,3 @@ class Network:
         weights = [xp.asarray(t[:, 1:].T, copy=True) for t in thetas]
         biases = [xp.asarray(t[:, 0], copy=True) for t in thetas]
         return cls(weights, biases, activation, cost)
-
-
-def _one_namespace(weights: Sequence[Any], biases: Sequence[Any]) -> Any:
-    """The one array library of the parameters; arrays from two libraries are one error naming them."""
-    try:
-        return array_namespace(*weights, *biases)
-    except TypeError:
-        libraries = sorted({type(a).__module__.split(".")[0] for a in (*weights, *biases)})
-        raise BpnnTypeError(f"weights and biases must come from one array library, got arrays of {', '.join(libraries)}; "
-                            "move them all to one (e.g. with bpnn_xp.to_numpy)") from None
-
-
-def _check_inputs(network: Network, X: Any) -> None:
-    """X must be a 2-D batch with one column per network input."""
-    n_inputs = network._weights[0].shape[0]
-    if getattr(X, "ndim", None) != 2 or X.shape[1] != n_inputs:
-        raise BpnnValueError(f"X must have shape (n_samples, {n_inputs}) for this network's {n_inputs} inputs, "
-                             f"got {getattr(X, 'shape', type(X).__name__)}")  # fmt: skip
-
-
-def _check_layers(xp: Any, weights: Sequence[Any], biases: Sequence[Any]) -> None:
-    """One dtype (float32 or float64) throughout, (fan_in, fan_out) weights, matching biases and widths."""
-    for i, (w, b) in enumerate(zip(weights, biases)):
-        if not (w.dtype in (xp.float32, xp.float64) and w.dtype == b.dtype == weights[0].dtype):
-            reason = " (float16 is too coarse for training and cannot be saved)" if "16" in str(w.dtype) else ""
-            raise BpnnValueError(f"layer {i + 1}: parameters must all be float32 or all float64, got {w.dtype}/{b.dtype}"
-                                 f"{reason}")  # fmt: skip
-        if w.ndim != 2 or b.ndim != 1 or b.shape[0] != w.shape[1]:
-            raise BpnnValueError(f"layer {i + 1}: weights must be (fan_in, fan_out) and bias (fan_out,)")
-        if i and w.shape[0] != weights[i - 1].shape[1]:
-            raise BpnnValueError(f"layer {i + 1} takes {w.shape[0]} inputs but layer {i} gives {weights[i - 1].shape[1]}")
-
-
-PREDICT_BATCH = 8192  # rows per forward pass when scoring or predicting, to bound device memory
-
-
-def row_batches(n: int, size: int = PREDICT_BATCH) -> Iterator[tuple[int, int]]:
-    """(start, stop) of consecutive row blocks of at most ``size`` rows covering ``n`` rows."""
-    for start in range(0, n, size):
-        yield start, min(start + size, n)
-
-
-def validate_sizes(sizes: Sequence[Any]) -> list[int]:
-    """Layer sizes as a list of positive ints (at least input and output), or a clear error."""
-    sizes = list(sizes)
-    if len(sizes) < 2:
-        raise BpnnValueError(f"a network needs at least an input and an output size, got {sizes}")
-    for s in sizes:
-        if not checks.is_whole(s, 1):
-            raise BpnnValueError(f"layer sizes must be positive integers, got {s!r} in {sizes}")
-    return [int(s) for s in sizes]

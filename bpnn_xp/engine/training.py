@@ -22,93 +22,31 @@ import math
 import time
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
 from typing import Any
-
-from array_api_compat import array_namespace
-from array_api_compat import device as device_of
 
 from .. import backends, checks
 from ..backends.distributed import SingleProcess
 from ..backends.kernels import Totals, Workspace, buffer_for
-from ..errors import BpnnTypeError, BpnnValueError, DeviceError, DivergenceError, SettingError
+from ..errors import BpnnValueError, DivergenceError, SettingError
 from .dropout import Dropout, Masks, check_rates
+from .evaluation import evaluate
 from .full_batch import minimize, shard_bounds
-from .network import PREDICT_BATCH, Network, row_batches
+from .network import Network
 from .optimizers import Optimizer, canonical_optimizer_name, get_optimizer, is_full_batch_method
+from .records import BatchProgress, EpochRecord, History
 from .stopping import EarlyStopping, StoppingPolicy
-
-FULL_BATCH = "full"  # the one spelling of "every step sees the whole training set"
-DEFAULT_BATCH_SIZE = 32  # shared with the launcher (config.TrainConfig)
-
-
-@dataclass
-class EpochRecord:
-    """Metrics of one epoch (one iteration for scipy methods)."""
-
-    epoch: int
-    cost: float
-    accuracy: float
-    val_cost: float | None = None
-    val_accuracy: float | None = None
-    seconds: float = 0.0
-    samples_per_second: float = 0.0
-
-
-@dataclass
-class History:
-    """Per-epoch records; ``as_columns`` gives plot-ready lists."""
-
-    records: list[EpochRecord] = field(default_factory=list)
-    stopped_early: bool = False
-    best_epoch: int | None = None
-
-    def as_columns(self) -> dict[str, list[Any]]:
-        keys = EpochRecord.__dataclass_fields__
-        return {k: [getattr(r, k) for r in self.records] for k in keys}
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"records": [asdict(r) for r in self.records], "stopped_early": self.stopped_early, "best_epoch": self.best_epoch}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> History:
-        return cls([EpochRecord(**r) for r in data.get("records", [])], data.get("stopped_early", False), data.get("best_epoch"))
-
-
-@dataclass
-class BatchProgress:
-    """What a progress display sees every ``log_every`` batches (values read from the device)."""
-
-    epoch: int
-    batch: int
-    n_batches: int
-    cost: float
-    accuracy: float
-    samples_per_second: float
-
-
-def evaluate(
-    network: Network, X: Any, Y: Any, batch_size: int = PREDICT_BATCH, l2: float = 0.0, l1: float = 0.0, n: int | None = None
-) -> tuple[float, float]:
-    """(mean cost incl. penalties, accuracy) of ``network`` on (X, Y), in batches to bound memory.
-
-    ``n`` is the training-set size the penalties are normalized by, so validation and training
-    costs are comparable; it defaults to the number of rows in X.
-    """
-    xp, cost_function = network.xp, network.cost_function
-    m = X.shape[0]
-    if m == 0:
-        raise BpnnValueError("cannot evaluate on zero samples")
-    with backends.device_context(network.weights[0]):
-        labels = cost_function.target_classes(Y, xp)
-        cost_sum = xp.zeros((), dtype=network.dtype, device=network.device)
-        correct = xp.zeros((), dtype=xp.int64, device=network.device)
-        for start, stop in row_batches(m, batch_size):  # the array API leaves out-of-bounds slices undefined
-            z = network.logits(X[start:stop, ...])
-            cost_sum += cost_function.fn(z, Y[start:stop, ...], xp) * float(stop - start)
-            correct += xp.sum(xp.astype(cost_function.classes(z, xp) == labels[start:stop], xp.int64))
-        cost = float(cost_sum) / m + float(network.penalty(l2, l1, n or m))
-    return cost, int(correct) / m
+from .training_inputs import (
+    DEFAULT_BATCH_SIZE,
+    FULL_BATCH,
+    check_array,
+    check_batch_size,
+    check_training_data,
+    host_float,
+    non_negative,
+    normalized_weights,
+    positive_number,
+    whole_number,
+)
 
 
 class Trainer:
@@ -141,13 +79,13 @@ class Trainer:
         if optimizer_free and self.optimizer.fast == getattr(network, "fast", True):
             self.optimizer.kernels = getattr(network, "kernels", None)  # the network's own (one set of scratch buffers)
         self.batch_size = check_batch_size(batch_size)
-        self.l2 = _non_negative("l2", l2)
-        self.l1 = _non_negative("l1", l1)
+        self.l2 = non_negative("l2", l2)
+        self.l1 = non_negative("l1", l1)
         self.rng = backends.host_rng(seed)
         rates = check_rates(dropout, len(network.sizes) - 2)
         input_rate = check_rates(input_dropout, 1, "input_dropout")[0]
         self.dropout = Dropout(rates, input_rate, self.rng.spawn(1)[0])  # its own stream: shuffling stays as it was
-        self.max_norm = None if max_norm is None else _positive_number("max_norm", max_norm)
+        self.max_norm = None if max_norm is None else positive_number("max_norm", max_norm)
         self._row_weights: Any = None  # the training rows' weights during a fit (mean 1), or None
         self._penalty_n: float | None = None  # what the penalty is divided by: n, or the sum of the sample weights
         self.epoch = 0
@@ -190,8 +128,8 @@ class Trainer:
         """
         with self.comm.guard(collective=(DivergenceError,)):
             check_training_data(self.network, X, Y)
-            self._row_weights, self._penalty_n = _normalized_weights(self.network, sample_weight, X.shape[0])
-            epochs = _whole_number("epochs", epochs)
+            self._row_weights, self._penalty_n = normalized_weights(self.network, sample_weight, X.shape[0])
+            epochs = whole_number("epochs", epochs)
             stopper = self._early_stopping(early_stopping, validation)
             self.stopper = stopper  # the checkpointed one; another policy is the caller's
             stopper = stopping if stopping is not None else stopper
@@ -242,7 +180,7 @@ class Trainer:
         epoch = self.epoch + 1
         X_epoch = epoch_inputs(epoch)
         what = f"epoch_inputs({epoch})"
-        _check_array(self.network, what, X_epoch)
+        check_array(self.network, what, X_epoch)
         if tuple(X_epoch.shape) != tuple(X.shape):
             raise BpnnValueError(f"{what} returned shape {tuple(X_epoch.shape)}; it must match X's {tuple(X.shape)}")
         if not bool(self.network.xp.all(self.network.xp.isfinite(X_epoch))):
@@ -265,7 +203,7 @@ class Trainer:
         """The stopper for this fit: the one carried from an earlier fit or checkpoint when the patience is the same."""
         if not patience:
             return None
-        patience = _whole_number("early_stopping", patience)
+        patience = whole_number("early_stopping", patience)
         if validation is None:
             raise BpnnValueError("early stopping watches the validation cost; pass validation=(X_val, Y_val)")
         if self.stopper is not None and self.stopper.patience == patience:
@@ -325,12 +263,12 @@ class Trainer:
                 seen, local = min((b + 1) * batch, n), max(mine, 1)  # with several ranks: this rank's rows
                 rate = seen / max(time.perf_counter() - started, 1e-9)
                 cost_sum, correct = network.kernels.read_totals(totals)
-                cost = cost_sum / local + _host_float(penalty)
+                cost = cost_sum / local + host_float(penalty)
                 on_batch(BatchProgress(self.epoch, b + 1, n_batches, cost, correct / local, rate))
         seconds = time.perf_counter() - started
         total_cost, total_correct = self._epoch_sums(*network.kernels.read_totals(totals))  # the one sync of the epoch
         return EpochRecord(
-            self.epoch, total_cost / n + _host_float(penalty), total_correct / n, seconds=seconds,
+            self.epoch, total_cost / n + host_float(penalty), total_correct / n, seconds=seconds,
             samples_per_second=n / max(seconds, 1e-9),
         )
 
@@ -457,111 +395,5 @@ class Trainer:
             self.stopper.load_state_dict(stopping, self.network)
 
 
-def check_training_data(network: Network, X: Any, Y: Any) -> None:
-    """The checks of ``_check_training_data``, inside the network's device context (on cuda:1 they must not touch GPU 0)."""
-    with backends.device_context(network.weights[0]):
-        _check_training_data(network, X, Y)
-
-
-def _check_training_data(network: Network, X: Any, Y: Any) -> None:
-    """(X, Y) fit the network: arrays on its namespace, device and dtype, matching shapes, finite
-    values, and targets the cost can use. Otherwise one line that names the problem and the fix."""
-    for name, array in (("X", X), ("Y", Y)):
-        _check_array(network, name, array)
-    xp = network.xp
-    if X.shape[0] == 0:
-        raise BpnnValueError("the training data has zero samples")
-    if X.shape[0] != Y.shape[0]:
-        raise BpnnValueError(f"X has {X.shape[0]} samples but Y has {Y.shape[0]}")
-    if X.shape[1] != network.sizes[0]:
-        raise BpnnValueError(f"X has {X.shape[1]} features but the network's input layer has {network.sizes[0]}")
-    if Y.shape[1] != network.sizes[-1]:
-        raise BpnnValueError(f"Y has {Y.shape[1]} columns but the network has {network.sizes[-1]} outputs; match the class count")
-    if not bool(xp.all(xp.isfinite(X))):
-        raise BpnnValueError("X contains NaN or infinite values; remove or impute them before training")
-    if not bool(xp.all(xp.isfinite(Y))):
-        raise BpnnValueError("Y contains NaN or infinite values")
-    cost = network.cost_function.name
-    if cost in ("softmax_cross_entropy", "sigmoid_cross_entropy") and not bool(xp.all((Y >= 0.0) & (Y <= 1.0))):
-        raise BpnnValueError(f"{cost} needs targets in [0, 1] (one-hot rows); got values outside")
-    if cost == "softmax_cross_entropy" and not bool(xp.all(xp.abs(xp.sum(Y, axis=1) - 1.0) < 1e-3)):
-        raise SettingError(
-            "softmax_cross_entropy needs one class per sample (rows summing to 1); "
-            "for multi-label targets set cost to sigmoid_cross_entropy", "cost"
-        )
-
-
-def _check_array(network: Network, name: str, array: Any) -> None:
-    """One training array is on the network's namespace, device and dtype, and 2-D."""
-    xp = network.xp
-    try:
-        namespace = array_namespace(array)
-    except TypeError:
-        raise BpnnTypeError(f"{name} must be an array (NumPy, CuPy, ...), got {type(array).__name__}") from None
-    if namespace is not xp or device_of(array) != network.device:
-        raise DeviceError(
-            f"{name} is on {namespace.__name__.split('.')[-1]}/{device_of(array)} but the network is on "
-            f"{xp.__name__.split('.')[-1]}/{network.device}; move the data with Backend.asarray onto the network's device"
-        )
-    if not xp.isdtype(array.dtype, "real floating"):
-        raise BpnnTypeError(f"{name} must hold floating-point numbers, got {array.dtype}; convert it with astype(float32)")
-    if array.dtype != network.dtype:
-        raise BpnnTypeError(f"{name} is {array.dtype} but the network is {network.dtype}; use one dtype for both")
-    if array.ndim != 2:
-        raise BpnnValueError(f"{name} must be 2-D (samples x {'features' if name == 'X' else 'outputs'}), got {array.ndim}-D")
-
-
-def check_batch_size(batch_size: Any, name: str = "batch_size") -> int | str:
-    """A positive whole number of samples per step, or ``"full"`` (every step sees all the data)."""
-    if isinstance(batch_size, str) and batch_size.strip().lower() == FULL_BATCH:
-        return FULL_BATCH
-    if not checks.is_whole(batch_size, 1):
-        raise SettingError(f"{name} must be a positive integer, or 'full' for full batch; got {batch_size!r}", name)
-    return int(batch_size)
-
-
-def _host_float(value: Any) -> float:
-    """A 0-d device array (or None, meaning no penalty) as a host float."""
-    return 0.0 if value is None else float(value)
-
-
-def _whole_number(what: str, value: Any) -> int:
-    """A whole number >= 0 (NumPy integer scalars welcome), or a clear error."""
-    return checks.whole(what, value, 0)
-
-
-def _positive_number(what: str, value: Any) -> float:
-    if isinstance(value, bool) or not checks.is_real(value) or float(value) <= 0:
-        raise BpnnValueError(f"{what} must be a positive number, got {value!r}")
-    return float(value)
-
-
-def _normalized_weights(network: Network, sample_weight: Any, n: int) -> tuple[Any, float | None]:
-    """(the weights scaled to mean 1, their sum) for a weighted fit, or (None, None); bad weights are one clear error."""
-    if sample_weight is None:
-        return None, None
-    xp = network.xp
-    try:
-        same = array_namespace(sample_weight) is xp and device_of(sample_weight) == network.device
-    except TypeError:
-        same = False
-    if not same:
-        raise DeviceError("sample_weight must be an array on the network's namespace and device; move it with Backend.asarray")
-    if tuple(sample_weight.shape) != (n,):
-        raise BpnnValueError(f"sample_weight must hold one number per training row ({n}), got shape {tuple(sample_weight.shape)}")
-    if not bool(xp.all(xp.isfinite(sample_weight))) or bool(xp.any(sample_weight < 0)):
-        raise BpnnValueError("sample_weight must be finite and >= 0")
-    total = float(xp.sum(sample_weight))
-    if total <= 0:
-        raise BpnnValueError("sample_weight is 0 for every row: nothing to train on; give some rows a positive weight")
-    return xp.astype(sample_weight * (n / total), network.dtype), total
-
-
-def _non_negative(what: str, value: float) -> float:
-    value = float(value)
-    if not math.isfinite(value) or value < 0:
-        raise BpnnValueError(f"penalty {what} must be >= 0, got {value}")
-    return value
-
-
-__all__ = ["FULL_BATCH", "BatchProgress", "EarlyStopping", "EpochRecord", "History", "Trainer", "evaluate"]
+__all__ = ["DEFAULT_BATCH_SIZE", "FULL_BATCH", "BatchProgress", "EarlyStopping", "EpochRecord", "History", "Trainer",
+           "check_batch_size", "check_training_data", "evaluate"]
