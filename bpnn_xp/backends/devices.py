@@ -180,7 +180,7 @@ def _strict_backend(device_name: str) -> Backend:
         raise DeviceError("device 'array-api-strict' needs pip install array-api-strict")
     import array_api_strict as xs
 
-    names = {d._device.lower(): d for d in xs.__array_namespace_info__().devices()}
+    names = _strict_device_names()
     if not device_name:
         device = xs.__array_namespace_info__().default_device()
     elif device_name in names:
@@ -189,6 +189,13 @@ def _strict_backend(device_name: str) -> Backend:
         raise DeviceError(f"array-api-strict has no device {device_name!r}; choose one of: {', '.join(names)}")
     label = "array-api-strict" + (f":{device_name}" if device_name else "")
     return Backend(label, xs, device, "array_api_strict")
+
+
+def _strict_device_names() -> dict[str, Any]:
+    """array-api-strict's devices by the name ``resolve_device`` takes after "array-api-strict:" (cpu_device, device1...)."""
+    import array_api_strict as xs
+
+    return {d._device.lower(): d for d in xs.__array_namespace_info__().devices()}
 
 
 def _torch_backend(device_name: str) -> Backend:
@@ -224,7 +231,8 @@ def backend_of(array: Any) -> Backend:
 
         return Backend("torch" if device.type == "cpu" else f"torch:{device}", xp, device, "torch")
     xp = array_api_compat.array_namespace(array)
-    return Backend(f"array-api-strict:{device}", xp, device, "array_api_strict")
+    name = next((n for n, d in _strict_device_names().items() if d == device), str(device))
+    return Backend(f"array-api-strict:{name}", xp, device, "array_api_strict")  # a name resolve_device reads back
 
 
 def from_host(host: Any, like: Any, dtype: Any = None) -> Any:

@@ -77,3 +77,12 @@ def test_describe_backends_lists_numpy_usable():
     rows = {r["backend"]: r for r in backends.describe_backends()}
     assert rows["numpy"]["usable"] == "yes" and rows["numpy"]["version"] == np.__version__
     assert set(rows) == {"numpy", "cupy", "array-api-strict", "torch"}
+
+
+@pytest.mark.parametrize("name", ["array-api-strict", "array-api-strict:device1"])
+def test_backend_of_an_array_names_a_device_resolve_device_reads_back(name):
+    """The estimator places new data where an input lives by this name: it must resolve to the same device."""
+    pytest.importorskip("array_api_strict")
+    backend = backends.resolve_device(name)
+    found = backends.backend_of(backend.asarray([[1.0]], "float32"))
+    assert backends.resolve_device(found.name).device == backend.device
