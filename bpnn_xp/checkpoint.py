@@ -124,7 +124,8 @@ class SavedModel:
             best = stopping.get("best_cost")
             stopping = dict(stopping, best_cost=math.inf if best is None else best, best_params=self.early_best_params)
         return {"epoch": trainer.get("epoch", 0), "rng_state": trainer.get("rng_state"), "history": self.meta.get("history"),
-                "optimizer": optimizer, "early_stopping": stopping, "mask_rng_state": trainer.get("mask_rng_state")}  # fmt: skip
+                "optimizer": optimizer, "early_stopping": stopping, "mask_rng_state": trainer.get("mask_rng_state"),
+                "schedule_end": trainer.get("schedule_end")}  # fmt: skip
 
 
 def model_path(path: str | Path) -> Path:
@@ -213,7 +214,8 @@ def repair_sidecar(saved: SavedModel) -> bool:
 def _trainer_meta(trainer: Trainer, meta: dict[str, Any]) -> dict[str, np.ndarray]:
     """Put the trainer's state into ``meta``; return its arrays (optimizer state) for the archive."""
     state = trainer.state_dict()
-    meta["trainer"] = {"epoch": state["epoch"], "rng_state": state["rng_state"], "mask_rng_state": state["mask_rng_state"]}
+    meta["trainer"] = {"epoch": state["epoch"], "rng_state": state["rng_state"], "mask_rng_state": state["mask_rng_state"],
+                       "schedule_end": state["schedule_end"]}  # fmt: skip
     meta["history"] = state["history"]
     arrays: dict[str, np.ndarray] = {}
     stopping = state.get("early_stopping")

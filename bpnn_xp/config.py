@@ -101,6 +101,9 @@ def _check_together(values: dict[str, Any]) -> None:
     if is_full_batch_method(optimizer) and values["augment"].strip().lower() not in (AUTO, "none", "off"):
         raise SettingError(f"augment changes the images every epoch, but {optimizer} minimises one fixed cost; "
                            "use a minibatch optimizer (adam, sgd...) or drop augment", "augment")  # fmt: skip
+    if is_full_batch_method(optimizer) and values["lr_schedule"] != "constant":
+        raise SettingError(f"lr_schedule sets each epoch's learning rate, but {optimizer} chooses its own step lengths; use "
+                           "a minibatch optimizer (adam, sgd...) or lr_schedule constant", "lr_schedule")  # fmt: skip
     if values["early_stopping"] and is_full_batch_method(optimizer):
         raise SettingError(f"early_stopping works with the minibatch optimizers, not {optimizer}", "early_stopping")
 

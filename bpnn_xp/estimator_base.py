@@ -81,10 +81,11 @@ class _BpnnBase(BaseEstimator):
             if any(settings["dropout"]) or settings["input_dropout"] or settings["max_norm"] is not None:
                 raise SettingError(f"dropout and max_norm change every step; {solver} minimizes one fixed cost: use a "
                                    "minibatch solver (adam, sgd...)", "dropout", "max_norm")  # fmt: skip
-            return Trainer(network, solver, seed=seed)
+            return Trainer(network, solver, seed=seed, lr_schedule=settings["learning_rate"])
         optimizer_settings = {key: getattr(self, name) for key, name in OPTIMIZER_PARAMETERS.get(solver, {}).items()}
         return Trainer(network, get_optimizer(solver, float(self.learning_rate_init), **optimizer_settings), seed=seed,
-                       dropout=settings["dropout"], input_dropout=settings["input_dropout"], max_norm=settings["max_norm"])
+                       dropout=settings["dropout"], input_dropout=settings["input_dropout"], max_norm=settings["max_norm"],
+                       lr_schedule=settings["learning_rate"])  # fmt: skip
 
     # ------------------------------------------------------------------ fitting
     def _fit(self, X: Any, y: Any, partial: bool, classes: Any = None, sample_weight: Any = None, X_val: Any = None,
@@ -98,6 +99,9 @@ class _BpnnBase(BaseEstimator):
         first = not hasattr(self, "network_") or not (partial or self.warm_start)
         if partial and is_full_batch_method(solver):
             raise BpnnValueError(f"partial_fit works with the minibatch solvers (adam, sgd, ...), not {solver}")
+        if partial and settings["learning_rate"] != "constant":
+            raise SettingError(f"learning_rate={settings['learning_rate']!r} plans the rate over max_iter epochs; "
+                               "partial_fit trains one per call: use fit, or learning_rate='constant'", "learning_rate")
         X = validate_data(self, X, reset=first, dtype="numeric")
         if not first:
             X = self._in_model_units(X)

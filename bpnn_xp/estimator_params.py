@@ -98,3 +98,4 @@ def follow_settings(estimator: Any, settings: dict[str, Any]) -> None:
     elif trainer.optimizer is not None and fresh.optimizer is not None:
         for key, value in fresh.optimizer.hyperparameters().items():
             setattr(trainer.optimizer, key, value)
+        trainer.schedule.name, trainer.schedule.base_lr = fresh.schedule.name, fresh.schedule.base_lr

@@ -174,7 +174,7 @@ def _run_training(config: TrainConfig, resume: SavedModel | None, on_epoch: Any,
             )
         trainer = Trainer(network, optimizer=config.optimizer, lr=config.lr, batch_size=config.batch_size, l2=config.l2,
                           l1=config.l1, seed=config.seed, comm=comm, dropout=config.dropout, input_dropout=config.input_dropout,
-                          max_norm=config.max_norm)  # fmt: skip
+                          max_norm=config.max_norm, lr_schedule=config.lr_schedule)  # fmt: skip
         if resume:
             _restore(trainer, resume)
         seconds = _fit(trainer, data, config, backend, (on_epoch, on_batch), log_every)

@@ -9,6 +9,7 @@ from .initializers import AUTO_INIT, INITIALIZERS, get_initializer, resolve_init
 from .layers import validate_sizes
 from .network import Network
 from .optimizers import OPTIMIZER_NAMES, OPTIMIZERS, Optimizer, canonical_optimizer_name, get_optimizer, is_full_batch_method
+from .schedules import LR_SCHEDULES, LrSchedule, check_lr_schedule
 from .stopping import EarlyStopping, ImprovementStopping, StoppingPolicy
 from .training import DEFAULT_BATCH_SIZE, FULL_BATCH, BatchProgress, EpochRecord, History, Trainer, check_batch_size, evaluate
 
@@ -19,6 +20,7 @@ __all__ = [
     "DEFAULT_BATCH_SIZE",
     "FULL_BATCH",
     "INITIALIZERS",
+    "LR_SCHEDULES",
     "OPTIMIZERS",
     "OPTIMIZER_NAMES",
     "Activation",
@@ -27,6 +29,7 @@ __all__ = [
     "EarlyStopping",
     "EpochRecord",
     "History",
+    "LrSchedule",
     "ImprovementStopping",
     "MinimizeResult",
     "Network",
@@ -35,6 +38,7 @@ __all__ = [
     "Trainer",
     "canonical_optimizer_name",
     "check_batch_size",
+    "check_lr_schedule",
     "evaluate",
     "get_activation",
     "get_cost",

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import math
 import time
-import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -34,17 +33,19 @@ from .full_batch import minimize, shard_bounds
 from .network import Network
 from .optimizers import Optimizer, canonical_optimizer_name, get_optimizer, is_full_batch_method
 from .records import BatchProgress, EpochRecord, History
+from .schedules import LrSchedule
 from .stopping import EarlyStopping, StoppingPolicy
 from .training_inputs import (
     DEFAULT_BATCH_SIZE,
     FULL_BATCH,
-    check_array,
     check_batch_size,
     check_training_data,
     host_float,
+    inputs_for_epoch,
     non_negative,
     normalized_weights,
     positive_number,
+    warn_large_batch,
     whole_number,
 )
 
@@ -65,6 +66,7 @@ class Trainer:
         dropout: float | Sequence[float] | None = None,
         input_dropout: float = 0.0,
         max_norm: float | None = None,
+        lr_schedule: str = "constant",
     ) -> None:
         self.network = network
         self.comm = comm if comm is not None else SingleProcess()  # backends.distributed: SingleProcess or MPIComm
@@ -78,6 +80,10 @@ class Trainer:
         optimizer_free = self.optimizer is not None and self.optimizer.kernels is None
         if optimizer_free and self.optimizer.fast == getattr(network, "fast", True):
             self.optimizer.kernels = getattr(network, "kernels", None)  # the network's own (one set of scratch buffers)
+        self.schedule = LrSchedule(lr_schedule, None if self.optimizer is None else self.optimizer.lr)
+        if self.schedule.active and self.optimizer is None:
+            raise SettingError(f"lr_schedule sets each epoch's learning rate, but {self.method} chooses its own step "
+                               "lengths; use a minibatch optimizer (adam, sgd...) or lr_schedule constant", "lr_schedule")
         self.batch_size = check_batch_size(batch_size)
         self.l2 = non_negative("l2", l2)
         self.l1 = non_negative("l1", l1)
@@ -146,7 +152,8 @@ class Trainer:
                             "minimizes one fixed full-batch cost"
                         )
                     return self._fit_full_batch(X, Y, epochs, validation, on_epoch)
-                self._warn_large_batch(X.shape[0])
+                warn_large_batch(self.batch_size, X.shape[0])
+                self.schedule.plan(self.epoch, epochs)
                 self._workspace = self.network.kernels.workspace()  # the steps' temporaries, reused
                 try:
                     self._minibatch_epochs(X, Y, epochs, validation, stopper, on_epoch, on_batch, log_every, epoch_inputs)
@@ -158,34 +165,16 @@ class Trainer:
                           on_epoch: Any, on_batch: Any, log_every: int, epoch_inputs: Any) -> None:  # fmt: skip
         """Up to ``epochs`` minibatch epochs, each reported and checked for an early stop."""
         for _ in range(epochs):
-            record = self._guarded_epoch(self._inputs_for_epoch(epoch_inputs, X), Y, on_batch, log_every)
+            if self.schedule.active:
+                self.optimizer.lr = self.schedule.lr_for(self.epoch)
+            record = self._guarded_epoch(inputs_for_epoch(self.network, epoch_inputs, self.epoch + 1, X), Y, on_batch,
+                                         log_every)  # fmt: skip
             self._finish_epoch(record, X.shape[0], validation, on_epoch)
             if stopper is not None and stopper.should_stop(record, self.network):
                 if stopper.best_params is not None:
                     self.network.load_flat(stopper.best_params)
                 self.history.stopped_early, self.history.best_epoch = True, stopper.best_epoch
                 break
-
-    def _warn_large_batch(self, n: int) -> None:
-        if self.batch_size != FULL_BATCH and self.batch_size > n:
-            warnings.warn(
-                f"batch size {self.batch_size} is larger than the {n} training samples: training uses full batches",
-                stacklevel=3,
-            )
-
-    def _inputs_for_epoch(self, epoch_inputs: Callable[[int], Any] | None, X: Any) -> Any:
-        """X itself, or what ``epoch_inputs`` gives for the next epoch, checked to fit like X."""
-        if epoch_inputs is None:
-            return X
-        epoch = self.epoch + 1
-        X_epoch = epoch_inputs(epoch)
-        what = f"epoch_inputs({epoch})"
-        check_array(self.network, what, X_epoch)
-        if tuple(X_epoch.shape) != tuple(X.shape):
-            raise BpnnValueError(f"{what} returned shape {tuple(X_epoch.shape)}; it must match X's {tuple(X.shape)}")
-        if not bool(self.network.xp.all(self.network.xp.isfinite(X_epoch))):
-            raise BpnnValueError(f"{what} returned NaN or infinite values")
-        return X_epoch
 
     def _sync_parameters(self) -> None:
         """Every rank starts from rank 0's parameters (an allreduce where only rank 0 adds non-zeros)."""
@@ -365,6 +354,7 @@ class Trainer:
             "history": self.history.to_dict(),
             "optimizer": self.optimizer.state_dict() if self.optimizer is not None else None,
             "early_stopping": self.stopper.state_dict() if self.stopper is not None else None,
+            "schedule_end": self.schedule.end,
         }
 
     def load_state_dict(self, saved: dict[str, Any]) -> None:
@@ -384,6 +374,7 @@ class Trainer:
                 raise BpnnValueError(f"the saved dropout random-number state is not usable ({exc})") from None
         if self.optimizer is not None and saved.get("optimizer"):
             self.optimizer.load_state_dict(saved["optimizer"], self.network.params)
+        self.schedule.load_end(saved.get("schedule_end"))
         self.history = History.from_dict(saved.get("history") or {})
         self.epoch = epoch
         stopping = saved.get("early_stopping")

@@ -4,6 +4,8 @@ each checked once with one line that names the problem and the fix."""
 from __future__ import annotations
 
 import math
+import warnings
+from collections.abc import Callable
 from typing import Any
 
 from array_api_compat import array_namespace
@@ -122,3 +124,24 @@ def non_negative(what: str, value: float) -> float:
 def host_float(value: Any) -> float:
     """A 0-d device array (or None, meaning no penalty) as a host float."""
     return 0.0 if value is None else float(value)
+
+
+def warn_large_batch(batch_size: int | str, n: int) -> None:
+    """A batch larger than the training set trains in full batches: say so (the caller of ``fit`` is named)."""
+    if batch_size != FULL_BATCH and batch_size > n:
+        warnings.warn(f"batch size {batch_size} is larger than the {n} training samples: training uses full batches",
+                      stacklevel=3)  # fmt: skip
+
+
+def inputs_for_epoch(network: Network, epoch_inputs: Callable[[int], Any] | None, epoch: int, X: Any) -> Any:
+    """X itself, or what ``epoch_inputs`` gives for epoch ``epoch``, checked to fit like X."""
+    if epoch_inputs is None:
+        return X
+    X_epoch = epoch_inputs(epoch)
+    what = f"epoch_inputs({epoch})"
+    check_array(network, what, X_epoch)
+    if tuple(X_epoch.shape) != tuple(X.shape):
+        raise BpnnValueError(f"{what} returned shape {tuple(X_epoch.shape)}; it must match X's {tuple(X.shape)}")
+    if not bool(network.xp.all(network.xp.isfinite(X_epoch))):
+        raise BpnnValueError(f"{what} returned NaN or infinite values")
+    return X_epoch
