@@ -114,6 +114,7 @@ def check_saved_state(meta: dict[str, Any]) -> None:
     for where, value in (
         ("trainer.epoch", trainer.get("epoch", 0)),
         ("optimizer_state.t", (meta.get("optimizer_state") or {}).get("t", 0)),
+        ("trainer.schedule_end", 0 if trainer.get("schedule_end") is None else trainer["schedule_end"]),
     ):
         if not checks.is_whole(value, 0):
             raise DataFileError(f"{where} must be a whole number >= 0, got {value!r}")

@@ -124,7 +124,7 @@ def default_run_name(config: TrainConfig) -> str:
 
 def metrics_csv(history: History) -> str:
     """The per-epoch log: one CSV row per epoch (empty validation cells when there is no validation split)."""
-    columns = ("epoch", "cost", "accuracy", "val_cost", "val_accuracy", "seconds", "samples_per_second")
+    columns = ("epoch", "cost", "accuracy", "val_cost", "val_accuracy", "seconds", "samples_per_second", "lr")
     lines = [",".join(columns)]
     for record in history.records:
         lines.append(",".join("" if getattr(record, c) is None else f"{getattr(record, c):.10g}" for c in columns))

@@ -140,6 +140,7 @@ def rewrite(path, change_meta=None, change_arrays=None):
         (lambda m: m["trainer"].update(rng_state={"bit_generator": "PCG64", "state": "x"}), "trainer.rng_state"),
         (lambda m: m["trainer"].update(epoch=-2), "trainer.epoch must be a whole number"),
         (lambda m: m["optimizer_state"].update(t="3"), "optimizer_state.t must be a whole number"),
+        (lambda m: m["trainer"].update(schedule_end=2.5), "trainer.schedule_end must be a whole number"),
         (lambda m: m.update(history={"records": [{"epoch": 1, "bogus": 2}]}), "history is corrupt"),
         (lambda m: m["config"].update(hidden="lots"), "stored config: hidden"),
         (lambda m: m["config"].update(optimizer="adamw"), "stored config: unknown optimizer"),

@@ -17,6 +17,7 @@ class EpochRecord:
     val_accuracy: float | None = None
     seconds: float = 0.0
     samples_per_second: float = 0.0
+    lr: float | None = None  # the learning rate the epoch's steps used (None: a full-batch method's own steps)
 
 
 @dataclass

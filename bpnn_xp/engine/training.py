@@ -258,7 +258,7 @@ class Trainer:
         total_cost, total_correct = self._epoch_sums(*network.kernels.read_totals(totals))  # the one sync of the epoch
         return EpochRecord(
             self.epoch, total_cost / n + host_float(penalty), total_correct / n, seconds=seconds,
-            samples_per_second=n / max(seconds, 1e-9),
+            samples_per_second=n / max(seconds, 1e-9), lr=self.optimizer.lr,
         )
 
     def _step(self, xb: Any, yb: Any, n: int, global_rows: int, totals: Totals | None = None, masks: Masks | None = None,

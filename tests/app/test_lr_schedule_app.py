@@ -3,6 +3,8 @@ bit), sweeps, TrainConfig's checks and the estimator's ``learning_rate``."""
 
 from __future__ import annotations
 
+import csv
+import math
 import warnings
 
 import numpy as np
@@ -30,6 +32,9 @@ def test_an_interrupted_cosine_run_resumes_to_the_uninterrupted_weights(tmp_path
     """A 3-epoch cosine run stopped after epoch 1 (Ctrl-C), resumed with --epochs 2: the 3-epoch run, bit for bit."""
     whole = invoke("train", *COMMON, "--epochs", "3", "--out", tmp_path / "whole")
     assert whole.exit_code == 0, whole.output
+    with open(tmp_path / "whole" / "metrics.csv") as handle:
+        rates = [float(row["lr"]) for row in csv.DictReader(handle)]
+    assert rates == pytest.approx([0.01 * (1 + math.cos(math.pi * t / 3)) / 2 for t in range(3)], rel=1e-9)
     config = TrainConfig(dataset="digits", hidden=[12], lr_schedule="cosine", lr=0.01, epochs=3, out=str(tmp_path / "cut"))
 
     def interrupt(record):

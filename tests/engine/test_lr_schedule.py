@@ -89,3 +89,10 @@ def test_a_schedule_refuses_the_full_batch_methods(backend):
     with pytest.raises(SettingError, match="lbfgs chooses its own step lengths"):
         Trainer(net, "lbfgs", lr_schedule="cosine")
     assert Trainer(net, "lbfgs").schedule.end == 0
+
+
+def test_each_epoch_records_the_rate_it_used(backend):
+    trainer = _trainer(backend)
+    X, Y = random_problem(backend, SIZES, m=30, seed=2)
+    trainer.fit(X, Y, epochs=3)
+    assert [r.lr for r in trainer.history.records] == [scheduled_lr("cosine", 0.3, t, 3) for t in range(3)]
