@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from .data import canonical_dataset_name
-from .engine import DEFAULT_BATCH_SIZE, FULL_BATCH, is_full_batch_method, resolve_initializer
+from .engine import DEFAULT_BATCH_SIZE, FULL_BATCH, check_schedule_fits, is_full_batch_method, resolve_initializer
 from .errors import SettingError, SettingWarning
 from .settings import AUTO, TRAIN_SETTINGS
 
@@ -101,9 +101,7 @@ def _check_together(values: dict[str, Any]) -> None:
     if is_full_batch_method(optimizer) and values["augment"].strip().lower() not in (AUTO, "none", "off"):
         raise SettingError(f"augment changes the images every epoch, but {optimizer} minimises one fixed cost; "
                            "use a minibatch optimizer (adam, sgd...) or drop augment", "augment")  # fmt: skip
-    if is_full_batch_method(optimizer) and values["lr_schedule"] != "constant":
-        raise SettingError(f"lr_schedule sets each epoch's learning rate, but {optimizer} chooses its own step lengths; use "
-                           "a minibatch optimizer (adam, sgd...) or lr_schedule constant", "lr_schedule")  # fmt: skip
+    check_schedule_fits("lr_schedule", values["lr_schedule"], optimizer)
     if values["early_stopping"] and is_full_batch_method(optimizer):
         raise SettingError(f"early_stopping works with the minibatch optimizers, not {optimizer}", "early_stopping")
 

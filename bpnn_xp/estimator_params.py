@@ -7,7 +7,7 @@ import inspect
 from typing import Any
 
 from . import checks
-from .engine import is_full_batch_method, resolve_initializer
+from .engine import check_schedule_fits, is_full_batch_method, resolve_initializer
 from .errors import BpnnValueError, SettingError
 from .estimator_runs import PARAMETERS
 
@@ -70,6 +70,7 @@ def checked_parameters(estimator: Any) -> dict[str, Any]:
     if values["validation_fraction"] == 0:
         name = "validation_fraction"
         raise SettingError(f"{name} must be {ESTIMATOR_FORMS[name]}, got 0", name)
+    check_schedule_fits("learning_rate", values["learning_rate"], values["solver"])
     if values["early_stopping"] and is_full_batch_method(values["solver"]):
         raise SettingError(f"early_stopping works with the minibatch solvers (adam, sgd, ...), not {values['solver']}")
     values["init"] = resolve_initializer(values["init"], values["activation"])

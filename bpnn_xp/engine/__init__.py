@@ -9,7 +9,7 @@ from .initializers import AUTO_INIT, INITIALIZERS, get_initializer, resolve_init
 from .layers import validate_sizes
 from .network import Network
 from .optimizers import OPTIMIZER_NAMES, OPTIMIZERS, Optimizer, canonical_optimizer_name, get_optimizer, is_full_batch_method
-from .schedules import LR_SCHEDULES, LrSchedule, check_lr_schedule
+from .schedules import LR_SCHEDULES, LrSchedule, check_lr_schedule, check_schedule_fits
 from .stopping import EarlyStopping, ImprovementStopping, StoppingPolicy
 from .training import DEFAULT_BATCH_SIZE, FULL_BATCH, BatchProgress, EpochRecord, History, Trainer, check_batch_size, evaluate
 
@@ -39,6 +39,7 @@ __all__ = [
     "canonical_optimizer_name",
     "check_batch_size",
     "check_lr_schedule",
+    "check_schedule_fits",
     "evaluate",
     "get_activation",
     "get_cost",

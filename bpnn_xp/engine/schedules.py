@@ -15,6 +15,7 @@ from typing import Any
 
 from .. import checks
 from ..errors import BpnnValueError, SettingError
+from .optimizers import is_full_batch_method
 
 LR_SCHEDULES = ("constant", "cosine")
 
@@ -25,6 +26,13 @@ def check_lr_schedule(name: str, value: Any) -> str:
     if text not in LR_SCHEDULES:
         raise SettingError(f"{name} must be one of {', '.join(LR_SCHEDULES)}, got {value!r}", name)
     return text
+
+
+def check_schedule_fits(name: str, schedule: str, method: str) -> None:
+    """A schedule other than constant needs a minibatch optimizer: the scipy methods choose their own step lengths."""
+    if schedule != "constant" and is_full_batch_method(method):
+        raise SettingError(f"{name} sets each epoch's learning rate, but {method} chooses its own step lengths; use a "
+                           f"minibatch optimizer (adam, sgd...) or {name} constant", name)  # fmt: skip
 
 
 def scheduled_lr(schedule: str, base_lr: float, epoch: int, end: int) -> float:

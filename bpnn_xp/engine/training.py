@@ -33,7 +33,7 @@ from .full_batch import minimize, shard_bounds
 from .network import Network
 from .optimizers import Optimizer, canonical_optimizer_name, get_optimizer, is_full_batch_method
 from .records import BatchProgress, EpochRecord, History
-from .schedules import LrSchedule
+from .schedules import LrSchedule, check_schedule_fits
 from .stopping import EarlyStopping, StoppingPolicy
 from .training_inputs import (
     DEFAULT_BATCH_SIZE,
@@ -81,9 +81,7 @@ class Trainer:
         if optimizer_free and self.optimizer.fast == getattr(network, "fast", True):
             self.optimizer.kernels = getattr(network, "kernels", None)  # the network's own (one set of scratch buffers)
         self.schedule = LrSchedule(lr_schedule, None if self.optimizer is None else self.optimizer.lr)
-        if self.schedule.active and self.optimizer is None:
-            raise SettingError(f"lr_schedule sets each epoch's learning rate, but {self.method} chooses its own step "
-                               "lengths; use a minibatch optimizer (adam, sgd...) or lr_schedule constant", "lr_schedule")
+        check_schedule_fits("lr_schedule", self.schedule.name, self.method)
         self.batch_size = check_batch_size(batch_size)
         self.l2 = non_negative("l2", l2)
         self.l1 = non_negative("l1", l1)

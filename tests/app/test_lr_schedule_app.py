@@ -88,5 +88,7 @@ def test_the_estimators_learning_rate_is_the_schedule(blobs):
     assert not np.array_equal(cosine.network_.flatten(), constant.network_.flatten())
     with pytest.raises(SettingError, match="partial_fit trains one per call"):
         BpnnClassifier(learning_rate="cosine", **params).partial_fit(X, y, classes=[0, 1, 2])
+    with pytest.raises(SettingError, match="^learning_rate sets each epoch's learning rate, but lbfgs chooses"):
+        BpnnClassifier(learning_rate="cosine", solver="lbfgs", **params).fit(X, y)
     with pytest.raises(SettingError, match="learning_rate must be one of constant, cosine, got 'invscaling'"):
         BpnnClassifier(learning_rate="invscaling", **params).fit(X, y)
